@@ -1,0 +1,47 @@
+"""Grading: suites turn samples into verdicts; `runner` makes that resumable and summarises it.
+
+A suite (HumanEval, puzzles, HumanEval in another language, a user's JSONL) implements the `Suite`
+protocol below. Everything else — reading and validating samples, resuming, running each distinct
+program once, writing results, pass@k with intervals — is shared and lives in `runner.py`.
+
+Verdict statuses: pass, wrong_answer, runtime_error, compile_error, timeout, memory, output_limit
+(model failures) and sandbox_error (infrastructure: never counted as the model's fault in reports,
+but a sample with it does not pass either).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+VERDICTS = ("pass", "wrong_answer", "runtime_error", "compile_error", "timeout", "memory",
+            "output_limit", "sandbox_error")
+INFRA = ("sandbox_error",)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    status: str          # one of VERDICTS
+    detail: str = ""     # short, human-readable (first line of the error, the failing assert, ...)
+    wall_s: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+
+class Suite(Protocol):
+    name: str
+
+    def check_sample(self, sample: dict) -> str | None:
+        """Why this sample cannot be graded (unknown task_id, missing field), or None."""
+
+    def group(self, sample: dict) -> str:
+        """The breakdown a sample reports under: its language ("python" for HumanEval)."""
+
+    def program_key(self, sample: dict) -> str:
+        """Identical keys are executed once: e.g. hash of (task_id, language, program)."""
+
+    def grade(self, samples: Iterable[tuple[str, dict]], workers: int) -> Iterator[tuple[str, Verdict]]:
+        """Grade (key, sample) pairs, yielding (key, verdict) as each finishes, in any order."""

@@ -1,0 +1,47 @@
+"""Python: the system interpreter, isolated (-I) and without site-packages (-S).
+
+The sandbox sees /usr only, so the interpreter is Debian's /usr/bin/python3 (override with
+CRUCIBLE_SANDBOX_PYTHON); the project's own interpreter usually lives under a home directory that
+the sandbox must not see.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from functools import lru_cache
+
+from crucible.languages import Language
+from crucible.sandbox import INSIDE, Limits, Outcome, run
+
+
+def interpreter() -> str | None:
+    explicit = os.environ.get("CRUCIBLE_SANDBOX_PYTHON")
+    if explicit:
+        return explicit
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.path.exists(candidate):
+            return candidate
+    return shutil.which("python3")
+
+
+@lru_cache(maxsize=1)
+def version() -> str | None:
+    exe = interpreter()
+    if not exe:
+        return None
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True)
+    return out.stdout.strip().removeprefix("Python ") or None
+
+
+def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe: bool = False) -> Outcome:
+    return run([interpreter(), "-I", "-S", f"{INSIDE}/main.py"], files={"main.py": source}, stdin=stdin,
+               limits=limits, unsafe=unsafe)
+
+
+LANGUAGE = Language(
+    name="python", fence_tags=("python", "py", "python3"), source_name="main.py",
+    stop_sequences=("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#"),
+    aliases=("py", "python3"), version=version, run=run_source,
+)

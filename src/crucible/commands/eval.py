@@ -77,6 +77,8 @@ def main(args) -> int:
             samples = module.reference_samples(args)
         else:
             samples = read_samples(args.samples, suite)  # validates every line before writing anything
+            scope = {t["task_id"] for t in suite.tasks}
+            samples = [s for s in samples if s["task_id"] in scope]  # --limit / --task-ids
         summary = grade_samples(suite, samples, out, ks=ks, workers=args.workers,
                                 progress=not args.no_progress)
     print((out / "summary.md").read_text() if (out / "summary.md").exists() else json.dumps(summary, indent=2))

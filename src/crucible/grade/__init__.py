@@ -33,6 +33,9 @@ class Verdict:
 
 class Suite(Protocol):
     name: str
+    # Tasks in scope (after --limit / --task-ids), in order. Each has at least "task_id", "prompt"
+    # (what a model is asked), "language", and "stop" (stop sequences for base-model completion).
+    tasks: list[dict]
 
     def check_sample(self, sample: dict) -> str | None:
         """Why this sample cannot be graded (unknown task_id, missing field), or None."""

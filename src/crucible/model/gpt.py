@@ -1,0 +1,393 @@
+"""The native GPT: a small decoder-only transformer in the style of the strongest speedrun recipes.
+
+What is in it (and where the idea comes from):
+- token embedding, normalised before the first block (nanochat); no positional embedding: RoPE on
+  queries and keys;
+- pre-norm blocks with parameter-free RMSNorm (`F.rms_norm`), QK-norm (RMSNorm of each head's query
+  and key, which keeps attention logits bounded and lets learning rates be high);
+- grouped-query attention (`n_kv_head` key/value heads shared by `n_head` query heads) through
+  `F.scaled_dot_product_attention` (flash / memory-efficient kernels on GPU);
+- ReLU² MLP (modded-nanogpt), no biases anywhere;
+- output projections (attention `o_proj`, MLP `down_proj`) initialised to zero, so every block starts
+  as the identity and the model as a bigram; the untied head starts near zero too;
+- logit soft-cap `softcap * tanh(logits / softcap)` (Gemma 2, modded-nanogpt), computed in float32;
+- optional tied embeddings; optional U-Net skips (the first half's block outputs are added, with
+  learned weights starting at 0, to the mirrored blocks of the second half) and value embeddings
+  (extra embedding tables added, with learned gates starting at 0, to the values of the first and
+  last few layers), both from modded-nanogpt.
+
+One dial: `GPTConfig.from_depth(depth, vocab_size)` sets width = 64·depth (rounded up to whole
+128-wide heads), heads of 128, and half as many key/value heads when the head count is even.
+
+Module and parameter names follow Llama's (`model.layers.0.self_attn.q_proj`), so the checkpoint
+that `save_pretrained` writes loads as a Hugging Face model (see `hf.py`) and PEFT's usual target
+names (q_proj, v_proj, ...) apply. This file imports only torch: the engine's KV cache (`KVCache`)
+is defined here because `forward` writes into it.
+
+Not covered: dropout (small models trained on much data do not need it), biases, MoE,
+sliding-window attention.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+HEAD_DIM = 128      # from_depth's head width
+ASPECT_RATIO = 64   # from_depth's width per layer
+
+
+@dataclass
+class GPTConfig:
+    vocab_size: int = 32768
+    seq_len: int = 1024
+    n_layer: int = 12
+    n_head: int = 6
+    n_kv_head: int = 3
+    n_embd: int = 768
+    mlp_ratio: int = 4
+    softcap: float = 15.0          # 0 disables the soft-cap
+    tie_embeddings: bool = False
+    unet_skips: bool = False
+    value_embeds: bool = False
+    rope_base: float = 10000.0
+
+    def __post_init__(self):
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd {self.n_embd} is not a multiple of n_head {self.n_head}")
+        if self.n_head % self.n_kv_head:
+            raise ValueError(f"n_head {self.n_head} is not a multiple of n_kv_head {self.n_kv_head}")
+        if self.head_dim % 2:
+            raise ValueError(f"head width {self.head_dim} must be even for RoPE")
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+    @property
+    def n_value_embeds(self) -> int:
+        """How many value-embedding tables (each used by one early and one late layer)."""
+        return min(3, self.n_layer // 2) if self.value_embeds else 0
+
+    @classmethod
+    def from_depth(cls, depth: int, vocab_size: int, seq_len: int = 1024, **overrides) -> GPTConfig:
+        if depth < 1:
+            raise ValueError(f"depth must be >= 1, got {depth}")
+        n_embd = -(-depth * ASPECT_RATIO // HEAD_DIM) * HEAD_DIM
+        n_head = n_embd // HEAD_DIM
+        n_kv_head = n_head // 2 if n_head % 2 == 0 else n_head
+        fields = dict(vocab_size=vocab_size, seq_len=seq_len, n_layer=depth, n_head=n_head,
+                      n_kv_head=n_kv_head, n_embd=n_embd)
+        if "n_embd" in overrides and "n_head" not in overrides:  # keep 128-wide heads if they fit
+            width = overrides["n_embd"]
+            fields["n_head"] = max(1, width // HEAD_DIM) if width % HEAD_DIM == 0 else 1
+            fields["n_kv_head"] = fields["n_head"] // 2 if fields["n_head"] % 2 == 0 else fields["n_head"]
+        fields.update(overrides)
+        return cls(**fields)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> GPTConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def norm(x: torch.Tensor) -> torch.Tensor:
+    return F.rms_norm(x, (x.size(-1),))
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate pairs (x[i], x[i + d/2]); x is [B, T, H, D], cos/sin broadcast to [B, T, 1, D/2]."""
+    d = x.size(-1) // 2
+    x1, x2 = x[..., :d], x[..., d:]
+    return torch.cat([x1 * cos + x2 * sin, x2 * cos - x1 * sin], dim=-1)
+
+
+def rope_tables(head_dim: int, length: int, base: float, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device=device) / head_dim))
+    angles = torch.outer(torch.arange(length, dtype=torch.float32, device=device), inv_freq)
+    return angles.cos(), angles.sin()
+
+
+class KVCache:
+    """Keys and values of every layer for a batch of sequences, preallocated to `max_len` slots.
+
+    All rows share one write position `pos`. Rows may start later than slot 0 (`pad[b]` leading
+    slots are empty) so that prompts of different lengths end at the same slot and decode in
+    lockstep; those rows get their own RoPE positions and a mask that hides the empty slots.
+    """
+
+    def __init__(self, config: GPTConfig, batch: int, max_len: int, *, device=None, dtype=torch.float32,
+                 pad: torch.Tensor | None = None):
+        shape = (batch, config.n_kv_head, max_len, config.head_dim)
+        self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
+        self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
+        self.pos = 0
+        self.pad = pad  # LongTensor [batch] or None (no row is padded)
+
+    @property
+    def batch(self) -> int:
+        return self.k[0].size(0)
+
+    @property
+    def max_len(self) -> int:
+        return self.k[0].size(2)
+
+    def select(self, rows: torch.Tensor) -> KVCache:
+        """A cache holding only `rows` (an index tensor; repeats copy a row: n samples, one prefill)."""
+        out = KVCache.__new__(KVCache)
+        out.k = [t.index_select(0, rows) for t in self.k]
+        out.v = [t.index_select(0, rows) for t in self.v]
+        out.pos = self.pos
+        out.pad = None if self.pad is None else self.pad.index_select(0, rows)
+        return out
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig, layer_idx: int, has_value_embed: bool):
+        super().__init__()
+        self.layer_idx = layer_idx
+        self.n_head, self.n_kv_head, self.head_dim = config.n_head, config.n_kv_head, config.head_dim
+        C, kv = config.n_embd, config.n_kv_head * config.head_dim
+        self.q_proj = nn.Linear(C, C, bias=False)
+        self.k_proj = nn.Linear(C, kv, bias=False)
+        self.v_proj = nn.Linear(C, kv, bias=False)
+        self.o_proj = nn.Linear(C, C, bias=False)
+        self.ve_gate = nn.Parameter(torch.zeros(1)) if has_value_embed else None
+
+    def forward(self, x, cos, sin, mask, ve=None, kv_cache: KVCache | None = None):
+        B, T, C = x.shape
+        q = self.q_proj(x).view(B, T, self.n_head, self.head_dim)
+        k = self.k_proj(x).view(B, T, self.n_kv_head, self.head_dim)
+        v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim)
+        if ve is not None:
+            v = v + self.ve_gate.to(v.dtype) * ve.view_as(v)
+        q, k = norm(apply_rope(q, cos, sin)), norm(apply_rope(k, cos, sin))
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        if kv_cache is not None:
+            start, end = kv_cache.pos, kv_cache.pos + T
+            kc, vc = kv_cache.k[self.layer_idx], kv_cache.v[self.layer_idx]
+            kc[:, :, start:end] = k
+            vc[:, :, start:end] = v
+            k, v = kc[:, :, :end], vc[:, :, :end]
+        is_causal = isinstance(mask, str)  # "causal": the plain lower-triangular mask
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if is_causal else mask, is_causal=is_causal,
+                                           enable_gqa=self.n_kv_head != self.n_head)
+        return self.o_proj(y.transpose(1, 2).reshape(B, T, C))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.up_proj = nn.Linear(config.n_embd, config.mlp_ratio * config.n_embd, bias=False)
+        self.down_proj = nn.Linear(config.mlp_ratio * config.n_embd, config.n_embd, bias=False)
+
+    def forward(self, x):
+        return self.down_proj(F.relu(self.up_proj(x)).square())
+
+
+class Block(nn.Module):
+    def __init__(self, config: GPTConfig, layer_idx: int, has_value_embed: bool, takes_skip: bool):
+        super().__init__()
+        self.self_attn = CausalSelfAttention(config, layer_idx, has_value_embed)
+        self.mlp = MLP(config)
+        self.skip_weight = nn.Parameter(torch.zeros(1)) if takes_skip else None
+
+    def forward(self, x, cos, sin, mask, ve=None, skip=None, kv_cache=None):
+        if skip is not None:
+            x = x + self.skip_weight.to(x.dtype) * skip
+        x = x + self.self_attn(norm(x), cos, sin, mask, ve, kv_cache)
+        return x + self.mlp(norm(x))
+
+
+def value_embed_index(config: GPTConfig, layer: int) -> int | None:
+    """Which value-embedding table layer `layer` uses: tables 0..k-1 in the first k and last k layers."""
+    k = config.n_value_embeds
+    if layer < k:
+        return layer
+    if layer >= config.n_layer - k:
+        return layer - (config.n_layer - k)
+    return None
+
+
+def skip_source(config: GPTConfig, layer: int) -> int | None:
+    """With U-Net skips, which earlier layer's output layer `layer` receives (mirror image)."""
+    half = config.n_layer // 2
+    if not config.unet_skips or layer < config.n_layer - half:
+        return None
+    return config.n_layer - 1 - layer
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        C, kv = config.n_embd, config.n_kv_head * config.head_dim
+        layers = [Block(config, i, value_embed_index(config, i) is not None, skip_source(config, i) is not None)
+                  for i in range(config.n_layer)]
+        self.model = nn.ModuleDict(dict(embed_tokens=nn.Embedding(config.vocab_size, C), layers=nn.ModuleList(layers)))
+        if config.n_value_embeds:
+            self.model["value_embeds"] = nn.ModuleList(nn.Embedding(config.vocab_size, kv)
+                                                      for _ in range(config.n_value_embeds))
+        self.lm_head = nn.Linear(C, config.vocab_size, bias=False)
+        if config.tie_embeddings:
+            self.lm_head.weight = self.model.embed_tokens.weight
+        self._rope_len = 0
+        self.register_buffer("rope_cos", torch.empty(0), persistent=False)
+        self.register_buffer("rope_sin", torch.empty(0), persistent=False)
+        self.init_weights()
+
+    # -- setup -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def init_weights(self) -> None:
+        """nanochat's scheme: embeddings N(0, 1), matrices U(±√3/√C) (std 1/√C), outputs zero."""
+        cfg = self.config
+        bound = math.sqrt(3.0 / cfg.n_embd)
+        for block in self.model.layers:
+            attn, mlp = block.self_attn, block.mlp
+            for lin in (attn.q_proj, attn.k_proj, attn.v_proj, mlp.up_proj):
+                lin.weight.uniform_(-bound, bound)
+            attn.o_proj.weight.zero_()
+            mlp.down_proj.weight.zero_()
+            if attn.ve_gate is not None:
+                attn.ve_gate.zero_()
+            if block.skip_weight is not None:
+                block.skip_weight.zero_()
+        if cfg.tie_embeddings:  # one matrix serves as input and head: small, like a head
+            self.model.embed_tokens.weight.normal_(0.0, 1.0 / math.sqrt(cfg.n_embd))
+        else:
+            self.model.embed_tokens.weight.normal_(0.0, 1.0)
+            self.lm_head.weight.normal_(0.0, 0.001)
+        for table in self.model["value_embeds"] if "value_embeds" in self.model else ():
+            table.weight.normal_(0.0, 1.0)
+
+    def _rope(self, length: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos/sin tables covering `length` positions (grown on demand, never saved)."""
+        if length > self._rope_len or self.rope_cos.device != torch.device(device):
+            n = max(length, 2 * self.config.seq_len)
+            self.rope_cos, self.rope_sin = rope_tables(self.config.head_dim, n, self.config.rope_base, device)
+            self._rope_len = n
+        return self.rope_cos, self.rope_sin
+
+    # -- forward ---------------------------------------------------------------------------------
+    def hidden(self, idx: torch.Tensor, *, kv_cache: KVCache | None = None) -> torch.Tensor:
+        """Final-normed hidden states [B, T, C] (the head's input). With `kv_cache`, `idx` continues
+        the cached sequences: its keys/values are written at slot `kv_cache.pos`, which then advances."""
+        B, T = idx.shape
+        start = kv_cache.pos if kv_cache is not None else 0
+        if kv_cache is not None and start + T > kv_cache.max_len:
+            raise ValueError(f"KV cache full: {start} + {T} > {kv_cache.max_len} slots")
+        cos_t, sin_t = self._rope(start + T, idx.device)
+        pad = kv_cache.pad if kv_cache is not None else None
+        if pad is None:
+            cos, sin = cos_t[start:start + T][None, :, None], sin_t[start:start + T][None, :, None]
+            if start == 0:
+                mask = "causal"
+            elif T == 1:
+                mask = None  # one new token sees every cached slot
+            else:
+                keys = torch.arange(start + T, device=idx.device)
+                mask = keys[None, :] <= (start + torch.arange(T, device=idx.device))[:, None]
+        else:
+            rows = start + torch.arange(T, device=idx.device)[None, :]          # [1, T] slot of each token
+            positions = (rows - pad[:, None]).clamp(min=0)                       # [B, T]
+            cos, sin = cos_t[positions][:, :, None], sin_t[positions][:, :, None]
+            keys = torch.arange(start + T, device=idx.device)
+            mask = (keys[None, None, :] <= rows[:, :, None]) & (keys[None, None, :] >= pad[:, None, None])
+            mask = mask[:, None]                                                 # [B, 1, T, slots]
+        x = norm(self.model.embed_tokens(idx))
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+        value_embeds = [e(idx) for e in self.model["value_embeds"]] if "value_embeds" in self.model else []
+        outputs = []
+        for i, block in enumerate(self.model.layers):
+            j, s = value_embed_index(self.config, i), skip_source(self.config, i)
+            x = block(x, cos, sin, mask, value_embeds[j] if j is not None else None,
+                      outputs[s] if s is not None else None, kv_cache)
+            if self.config.unet_skips:
+                outputs.append(x)
+        if kv_cache is not None:
+            kv_cache.pos += T
+        return norm(x)
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Soft-capped float32 logits from hidden states."""
+        logits = self.lm_head(h).float()
+        cap = self.config.softcap
+        return cap * torch.tanh(logits / cap) if cap else logits
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, kv_cache: KVCache | None = None):
+        """Logits [B, T, V], or with `targets` the mean cross-entropy over targets != -1."""
+        logits = self.logits(self.hidden(idx, kv_cache=kv_cache))
+        if targets is None:
+            return logits
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+
+    # -- introspection ---------------------------------------------------------------------------
+    def num_params(self, *, embeddings: bool = True) -> int:
+        """Distinct parameters (a tied head counts once); without the input/value embedding tables."""
+        total = sum(p.numel() for p in self.parameters())
+        if not embeddings:
+            total -= sum(p.numel() for n, p in self.named_parameters()
+                         if n.startswith("model.embed_tokens") or n.startswith("model.value_embeds"))
+            if self.config.tie_embeddings:  # the tied matrix is also the head: count it as such
+                total += self.lm_head.weight.numel()
+        return total
+
+    def summary(self) -> str:
+        c = self.config
+        return (f"GPT depth {c.n_layer}: width {c.n_embd}, {c.n_head} heads of {c.head_dim} "
+                f"({c.n_kv_head} kv), vocab {c.vocab_size}, context {c.seq_len}; "
+                f"{self.num_params() / 1e6:.2f}M parameters ({self.num_params(embeddings=False) / 1e6:.2f}M "
+                f"without embedding tables)")
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters by role, for optimisers that treat them differently (Muon for `matrices`,
+        AdamW for the rest): embeddings, head, matrices (2-D inside blocks), scalars (gates)."""
+        groups = {"embeddings": [], "head": [], "matrices": [], "scalars": []}
+        seen = set()
+        for name, p in self.named_parameters():
+            if id(p) in seen:
+                continue
+            seen.add(id(p))
+            if name.startswith("lm_head"):
+                groups["head"].append(p)
+            elif name.startswith("model.embed_tokens") or name.startswith("model.value_embeds"):
+                groups["embeddings"].append(p)
+            elif p.ndim >= 2:
+                groups["matrices"].append(p)
+            else:
+                groups["scalars"].append(p)
+        return groups
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def save_pretrained(self, dir, tokenizer=None) -> None:
+        """config.json + model.safetensors (+ tokenizer, + the Hugging Face remote code); see hf.py."""
+        from crucible.model import hf
+        hf.save_checkpoint(self, dir, tokenizer)
+
+    @classmethod
+    def from_pretrained(cls, dir, *, device=None) -> GPT:
+        from safetensors.torch import load_file
+        path = Path(dir)
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise FileNotFoundError(f"no config.json in {path}")
+        raw = json.loads(config_file.read_text())
+        model = cls(GPTConfig.from_dict(raw.get("crucible", raw)))
+        state = load_file(str(path / "model.safetensors"), device=str(device or "cpu"))
+        if model.config.tie_embeddings:
+            state.pop("lm_head.weight", None)
+            state["lm_head.weight"] = state["model.embed_tokens.weight"]
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ValueError(f"{path / 'model.safetensors'}: missing {missing}, unexpected {unexpected}")
+        return model.to(device) if device is not None else model

@@ -1,0 +1,126 @@
+"""Checkpoints that both crucible and Hugging Face load: config.json + model.safetensors + remote code.
+
+`save_checkpoint(model, dir, tokenizer)` (what `GPT.save_pretrained` calls) writes:
+- config.json: the native GPTConfig fields, plus `model_type`, `architectures` and an `auto_map` that
+  points transformers at the two remote-code files copied alongside (`remote/`), so
+  `AutoModelForCausalLM.from_pretrained(dir, trust_remote_code=True)` works (and with it PEFT, TRL
+  and vLLM's transformers backend);
+- model.safetensors: the state dict under the shared parameter names (a tied head is stored once,
+  as `model.embed_tokens.weight`);
+- generation_config.json: stop on <|assistant_end|> or <|bos|>;
+- the tokenizer (tokenizer.json + tokenizer_config.json with the chat template), when given.
+Each file is written to a temporary name and renamed, so a crash never leaves a half-written file.
+
+`load_hf(dir)` loads any such directory (or any plain HF causal LM directory) with transformers.
+`save_tiny_llama(dir, tokenizer)` writes a 2-layer LlamaForCausalLM: a stand-in "foreign" model
+for tests of code that must work with any HF checkpoint (no download).
+
+Not covered: sharded checkpoints (a small model fits one file) and converting foreign architectures
+to the native GPT.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+REMOTE_DIR = Path(__file__).parent / "remote"
+REMOTE_FILES = ("configuration_crucible.py", "modeling_crucible.py")
+MODEL_TYPE = "crucible_gpt"
+AUTO_MAP = {
+    "AutoConfig": "configuration_crucible.CrucibleConfig",
+    "AutoModel": "modeling_crucible.CrucibleModel",
+    "AutoModelForCausalLM": "modeling_crucible.CrucibleForCausalLM",
+}
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def hf_config(model, tokenizer=None) -> dict:
+    """config.json contents for a native GPT."""
+    cfg = model.config
+    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    special = {}
+    if tokenizer is not None:
+        special = dict(bos_token_id=tokenizer.bos_id, eos_token_id=tokenizer.special_id("assistant_end"),
+                       pad_token_id=tokenizer.bos_id)
+    return {
+        "model_type": MODEL_TYPE,
+        "architectures": ["CrucibleForCausalLM"],
+        "auto_map": AUTO_MAP,
+        **cfg.to_dict(),
+        "head_dim": cfg.head_dim,
+        "intermediate_size": cfg.mlp_ratio * cfg.n_embd,
+        "tie_word_embeddings": cfg.tie_embeddings,
+        "dtype": dtype,
+        **special,
+    }
+
+
+def save_checkpoint(model, dir, tokenizer=None) -> Path:
+    from safetensors.torch import save_file
+
+    out = Path(dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    if model.config.tie_embeddings:
+        state.pop("lm_head.weight")
+    tmp = out / "model.safetensors.tmp"
+    save_file(state, str(tmp), metadata={"format": "pt"})
+    os.replace(tmp, out / "model.safetensors")
+    for name in REMOTE_FILES:
+        _write_atomic(out / name, (REMOTE_DIR / name).read_bytes())
+    _write_atomic(out / "config.json", (json.dumps(hf_config(model, tokenizer), indent=2) + "\n").encode())
+    if tokenizer is not None:
+        stops = [tokenizer.special_id("assistant_end"), tokenizer.bos_id]
+        generation = {"bos_token_id": tokenizer.bos_id, "eos_token_id": stops, "pad_token_id": tokenizer.bos_id}
+        _write_atomic(out / "generation_config.json", (json.dumps(generation, indent=2) + "\n").encode())
+        tokenizer.save(out)
+    return out
+
+
+def load_hf(dir, *, dtype=None, device=None, attn_implementation: str | None = None):
+    """A transformers causal LM from `dir` (crucible checkpoint or any HF model directory), in eval mode."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs = {"trust_remote_code": True}
+    if dtype is not None:
+        kwargs["dtype"] = dtype
+    if attn_implementation is not None:
+        kwargs["attn_implementation"] = attn_implementation
+    model = AutoModelForCausalLM.from_pretrained(str(dir), **kwargs)
+    if device is not None:
+        model = model.to(device)
+    return model.eval()
+
+
+def save_tiny_llama(dir, tokenizer, *, seed: int = 0, n_layer: int = 2, hidden: int = 64):
+    """A randomly initialised 2-layer LlamaForCausalLM with crucible's tokenizer, saved to `dir`."""
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=n_layer, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=1024, bos_token_id=tokenizer.bos_id,
+                         eos_token_id=tokenizer.special_id("assistant_end"), pad_token_id=tokenizer.bos_id,
+                         tie_word_embeddings=False)
+    model = LlamaForCausalLM(config).eval()
+    model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_id, pad_token_id=tokenizer.bos_id,
+                                               eos_token_id=[tokenizer.special_id("assistant_end"), tokenizer.bos_id])
+    out = Path(dir)
+    model.save_pretrained(str(out))
+    tokenizer.save(out)
+    return out
+
+
+def copy_remote_code(dir) -> None:
+    """Refresh the remote-code files in an existing checkpoint directory."""
+    for name in REMOTE_FILES:
+        shutil.copyfile(REMOTE_DIR / name, Path(dir) / name)

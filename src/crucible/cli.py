@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         doc = (module.__doc__ or "").strip()
         summary, _, epilog = doc.partition("\n")
-        p = sub.add_parser(name, help=summary, description=summary, epilog=epilog.strip() or None,
+        p = sub.add_parser(name, help=summary.replace("%", "%%"), description=summary, epilog=epilog.strip() or None,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
         p.set_defaults(_main=module.main)

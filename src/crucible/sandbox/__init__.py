@@ -37,6 +37,7 @@ from crucible.sandbox.uids import lease_uid
 
 STATUSES = ("ok", "runtime_error", "timeout", "memory", "output_limit", "sandbox_error", "compile_error")
 INSIDE = "/sandbox"  # the work dir's path inside the sandbox
+TMP_BYTES = 256 << 20  # private /tmp (tmpfs, RAM-backed) is size-capped
 MINIMAL_PATH = "/usr/local/bin:/usr/bin:/bin"
 MEMORY_MARKERS = ("MemoryError", "std::bad_alloc", "out of memory", "Out of memory",
                   "OutOfMemoryError", "cannot allocate memory", "memory allocation failed")
@@ -121,10 +122,11 @@ def bwrap_argv(workdir: Path, *, ro_binds: list[tuple[str, str]] = (), env: dict
     for d in HIDDEN_DIRS:
         if os.path.isdir(d):
             argv += ["--tmpfs", d]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
              "--bind", str(workdir), INSIDE, "--chdir", cwd]
     for src, dst in ro_binds:
         argv += ["--ro-bind", src, dst]
+    argv += ["--remount-ro", "/"]  # the new root itself: only /sandbox and a small /tmp are writable
     argv += ["--clearenv"]
     full_env = {"PATH": MINIMAL_PATH, "HOME": INSIDE, "LANG": "C.UTF-8", "TMPDIR": "/tmp"}
     full_env.update(env or {})
@@ -133,23 +135,23 @@ def bwrap_argv(workdir: Path, *, ro_binds: list[tuple[str, str]] = (), env: dict
     return argv + ["--"]
 
 
-def limited_argv(argv: list[str], limits: Limits, times_fd: int) -> list[str]:
-    """Wrap `argv` in bash that sets the rlimits, runs it, and reports its CPU time on `times_fd`.
+def limited_argv(argv: list[str], limits: Limits, report_fd: int) -> list[str]:
+    """Wrap `argv` in bash that sets the rlimits, runs it, and reports on `report_fd`.
 
-    bwrap does not pass its children's rusage up, so the CPU time comes from bash's `times`, written
-    to a pipe the program itself never sees. Limits are set inside, hard and soft, so the program
-    cannot raise them; the uid switch happens outside (Popen `user=`), so no preexec_fn is needed and
-    sandboxes can be started from many threads.
+    The report pipe is one the program itself never sees: "ready" once the limits are set (so a
+    sandbox that failed to start is told apart from a program that failed, whatever the program
+    prints), then bash's `times`, since bwrap does not pass its children's rusage up. Limits are set
+    inside, hard and soft, so the program cannot raise them; the uid switch happens outside (Popen
+    `user=`), so no preexec_fn is needed and sandboxes can be started from many threads.
     """
     cpu = max(1, int(limits.timeout_s + 0.999))
-    nproc = limits.max_procs
-    script = [f"ulimit -S -t {cpu} && ulimit -H -t {cpu + 1}",
-              f"ulimit -u {nproc} -f {limits.max_file_mb * 1024} -n {limits.max_open_files} -c 0"]
+    script = [f"ulimit -S -t {cpu}", f"ulimit -H -t {cpu + 1}",
+              f"ulimit -u {limits.max_procs} -f {limits.max_file_mb * 1024} -n {limits.max_open_files} -c 0"]
     if limits.memory_mb is not None:
         script.append(f"ulimit -v {limits.memory_mb * 1024}")
-    script.append(f'"$@" {times_fd}>&-; rc=$?; times >&{times_fd}; exit $rc')
-    return ["/bin/bash", "-c", " || exit 125\n".join(script[:-1]) + " || exit 125\n" + script[-1],
-            "crucible-limits", *argv]
+    script = " && ".join(script) + f" || exit 125\necho ready >&{report_fd}\n"
+    script += f'"$@" {report_fd}>&-; rc=$?; times >&{report_fd}; exit $rc'
+    return ["/bin/bash", "-c", script, "crucible-limits", *argv]
 
 
 def run(argv: list[str], *, files: dict[str, str | bytes] | None = None, stdin: bytes | str = b"",
@@ -181,6 +183,9 @@ def run(argv: list[str], *, files: dict[str, str | bytes] | None = None, stdin: 
                                                **(env or {})})
             elif not bwrap_path():
                 return _failed("bubblewrap (bwrap) is not installed", 0.0)
+            elif uid is not None and (blocked := _untraversable(work)):
+                return _failed(f"work dir is not reachable by the sandbox uid: {blocked} is not "
+                               "world-searchable (use a dir under /tmp)", 0.0)
             else:
                 prefix = bwrap_argv(work, ro_binds=ro_binds, env=env)
                 popen_kw = {}
@@ -190,6 +195,14 @@ def run(argv: list[str], *, files: dict[str, str | bytes] | None = None, stdin: 
     finally:
         if own_dir:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _untraversable(path: Path) -> str | None:
+    """The first parent the unprivileged sandbox uid cannot search (bwrap binds as that uid)."""
+    for parent in path.resolve().parents:
+        if not os.stat(parent).st_mode & 0o001:
+            return str(parent)
+    return None
 
 
 def _hand_over(work: Path, uid: int) -> None:
@@ -208,31 +221,34 @@ def _failed(detail: str, wall: float) -> Outcome:
 
 def _supervise(prefix: list[str], argv: list[str], stdin: bytes, limits: Limits, popen_kw: dict) -> Outcome:
     start = time.monotonic()
-    times_r, times_w = os.pipe()
+    report_r, report_w = os.pipe()
     try:
-        proc = subprocess.Popen(prefix + limited_argv(argv, limits, times_w), stdin=subprocess.PIPE,
+        proc = subprocess.Popen(prefix + limited_argv(argv, limits, report_w), stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                close_fds=True, pass_fds=(times_w,), **popen_kw)
+                                close_fds=True, pass_fds=(report_w,), **popen_kw)
     except OSError as e:
-        os.close(times_r)
+        os.close(report_r)
         return _failed(f"could not start sandbox: {e}", time.monotonic() - start)
     finally:
-        os.close(times_w)
+        os.close(report_w)
     try:
-        out, err, verdict, ended = _drain(proc, stdin, limits, start)
+        out, err, verdict = _drain(proc, stdin, limits, start)
         if verdict:  # deadline or flood: the whole sandbox dies
-            _kill_group(proc)
-        rc, _usage = ended or _reap(proc, None)
-        cpu = _read_times(times_r)
+            _kill_sandbox(proc)
+        if proc.returncode is None:
+            _reap(proc, None)
+        rc = proc.returncode
+        ready, cpu = _read_report(report_r)
     finally:
-        os.close(times_r)
+        os.close(report_r)
     wall = time.monotonic() - start
     if rc is not None and rc > 128:
         rc = -(rc - 128)  # bash (and bwrap) report a signal death as 128 + signal
     stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-    status, detail = classify(rc, stderr, verdict, cpu, limits)
-    if status == "sandbox_error" and not detail:
-        detail = stderr.strip()[-500:]
+    if ready:
+        status, detail = classify(rc, stderr, verdict, cpu, limits)
+    else:
+        status, detail = "sandbox_error", stderr.strip()[-500:] or f"sandbox did not start ({verdict or rc})"
     return Outcome(status, rc, stdout, stderr, round(wall, 4), round(max(cpu, 0.0), 4), detail=detail)
 
 
@@ -286,54 +302,64 @@ def _drain(proc: subprocess.Popen, stdin: bytes, limits: Limits, start: float):
     sel.close()
     if not proc.stdin.closed:
         proc.stdin.close()
-    ended = None
-    if verdict is None:  # streams closed; the process may still be exiting
-        ended = _reap(proc, max(0.05, deadline - time.monotonic()))
-        if ended is None:
-            verdict = "timeout"
-    return bytes(bufs[proc.stdout.fileno()]), bytes(bufs[proc.stderr.fileno()]), verdict, ended
+    if verdict is None and _reap(proc, max(0.05, deadline - time.monotonic())) is None:
+        verdict = "timeout"  # streams closed, but the process did not exit in time
+    return bytes(bufs[proc.stdout.fileno()]), bytes(bufs[proc.stderr.fileno()]), verdict
 
 
 def _reap(proc: subprocess.Popen, timeout: float | None):
-    """Wait for the sandbox's own exit and rusage (wait4: per child, so threads don't mix CPU times)."""
+    """Wait (up to `timeout`, None: forever) for the sandbox to exit; None if it has not."""
     end = None if timeout is None else time.monotonic() + timeout
     delay = 0.0005
     while True:
-        pid, status, usage = os.wait4(proc.pid, 0 if end is None else os.WNOHANG)
+        pid, status = os.waitpid(proc.pid, 0 if end is None else os.WNOHANG)
         if pid:
             proc.returncode = os.waitstatus_to_exitcode(status)
-            return proc.returncode, usage
+            return proc.returncode
         if time.monotonic() >= end:
             return None
         time.sleep(delay)
         delay = min(delay * 2, 0.02)
 
 
-def _read_times(fd: int) -> float:
-    """Children's user + system seconds from bash's `times` (second line: "0m0.27s 0m0.004s")."""
+def _read_report(fd: int) -> tuple[bool, float]:
+    """(did the program start, its user + system seconds) from the wrapper's report pipe."""
     os.set_blocking(fd, False)
     try:
-        text = os.read(fd, 4096).decode(errors="replace")
+        lines = os.read(fd, 4096).decode(errors="replace").splitlines()
     except BlockingIOError:
-        return 0.0  # killed before it could report
-    lines = text.strip().splitlines()
-    if len(lines) < 2:
-        return 0.0
+        return False, 0.0
+    ready = bool(lines) and lines[0] == "ready"
     total = 0.0
-    for part in lines[1].split():
-        m, _, sec = part.rstrip("s").partition("m")
-        try:
-            total += int(m) * 60 + float(sec)
-        except ValueError:
-            return 0.0
-    return total
+    if len(lines) >= 3:  # `times`: shell's own line, then children's: "0m0.270s 0m0.004s"
+        for part in lines[2].split():
+            m, _, sec = part.rstrip("s").partition("m")
+            try:
+                total += int(m) * 60 + float(sec)
+            except ValueError:
+                pass
+    return ready, total
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_sandbox(proc: subprocess.Popen) -> None:
+    """SIGKILL the sandbox's PID 1 first: the kernel then kills every process in its namespace and
+    bwrap exits only after they are gone, so nothing outlives the run. The process group is the
+    fallback (and all there is without bubblewrap)."""
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+            children = [int(p) for p in f.read().split()]
+    except OSError:
+        children = []
+    for pid in children:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    if _reap(proc, 5.0) is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def classify(rc: int | None, stderr: str, verdict: str | None, cpu: float, limits: Limits) -> tuple[str, str]:
@@ -350,8 +376,6 @@ def classify(rc: int | None, stderr: str, verdict: str | None, cpu: float, limit
         return "output_limit", "file size limit"
     if any(m in stderr for m in MEMORY_MARKERS):
         return "memory", f"memory limit {limits.memory_mb} MB"
-    if rc is not None and rc > 0 and stderr.startswith("bwrap:"):
-        return "sandbox_error", ""
     if rc is not None and rc < 0:
         return "runtime_error", f"killed by {signal.Signals(-rc).name}" if -rc in signal.valid_signals() else f"signal {-rc}"
     return "runtime_error", f"exit code {rc}"

@@ -1,0 +1,148 @@
+"""Cross-entropy of a linear head without materialising the full [tokens, vocab] logits.
+
+The loss of a language model is CE(softcap(h @ W^T), y). Done naively, the logits, their softmax
+and their gradient are three [N, V] float32 tensors: at N = 8k tokens and V = 32k that is 3 GiB,
+usually the largest activation in a small model. `chunked_cross_entropy` walks the rows in chunks
+and, in the forward pass itself, computes each chunk's loss *and* its gradients with respect to h
+and W (the softmax-minus-one-hot trick, as Liger's fused kernel does), so only one chunk's logits
+ever exist and nothing is kept for backward but dh [N, C] and dW [V, C]. Backward just scales them.
+
+On CUDA with `liger-kernel` installed, `linear_cross_entropy` uses Liger's fused Triton kernel
+instead (imported lazily: it is an optional dependency). `token_losses` is the no-grad,
+per-token variant used for bits-per-byte evaluation.
+
+Not covered: label smoothing, z-loss, reductions other than the mean over targets != ignore_index.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+IGNORE_INDEX = -1
+
+
+def _chunk_logits(h: Tensor, weight: Tensor, softcap: float | None):
+    """float32 logits of one chunk, and tanh of the capped ones (needed for the cap's gradient)."""
+    z = (h @ weight.t()).float()
+    if softcap:
+        t = torch.tanh(z / softcap)
+        return softcap * t, t
+    return z, None
+
+
+def _default_chunk(vocab: int) -> int:
+    return max(16, (1 << 22) // max(vocab, 1))   # about 4M logits (16 MiB float32) per chunk
+
+
+class _ChunkedLinearCE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden: Tensor, weight: Tensor, targets: Tensor, softcap, chunk_size: int):
+        n = hidden.size(0)
+        need_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+        valid = targets != IGNORE_INDEX
+        count = valid.sum().clamp_min(1).float()
+        total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+        grad_h = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
+        grad_w = torch.zeros_like(weight, dtype=torch.float32) if ctx.needs_input_grad[1] else None
+        for start in range(0, n, chunk_size):
+            h = hidden[start:start + chunk_size]
+            y = targets[start:start + chunk_size]
+            ok = valid[start:start + chunk_size]
+            logits, t = _chunk_logits(h, weight, softcap)
+            lse = torch.logsumexp(logits, dim=-1)
+            y_safe = torch.where(ok, y, torch.zeros_like(y))
+            picked = logits.gather(1, y_safe[:, None]).squeeze(1)
+            total += ((lse - picked) * ok).sum()
+            if not need_grad:
+                continue
+            # d(loss_i)/d(logits_i) = softmax - onehot, zero for ignored rows; reuse the logits buffer
+            grad = logits.sub_(lse[:, None]).exp_()
+            grad[torch.arange(grad.size(0), device=grad.device), y_safe] -= 1.0
+            grad.mul_(ok[:, None])
+            if t is not None:
+                grad.mul_(1.0 - t * t)                  # through softcap * tanh(z / softcap)
+            grad = grad.to(hidden.dtype)
+            if grad_h is not None:
+                grad_h[start:start + chunk_size] = grad @ weight.to(hidden.dtype)
+            if grad_w is not None:
+                grad_w.addmm_(grad.t().float(), h.float())
+        loss = total / count
+        if need_grad:
+            if grad_h is not None:
+                grad_h.div_(count.to(grad_h.dtype))
+            if grad_w is not None:
+                grad_w.div_(count)
+            ctx.save_for_backward(grad_h if grad_h is not None else torch.empty(0),
+                                  grad_w.to(weight.dtype) if grad_w is not None else torch.empty(0))
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_loss):
+        grad_h, grad_w = ctx.saved_tensors
+        gh = grad_h * grad_loss.to(grad_h.dtype) if ctx.needs_input_grad[0] else None
+        gw = grad_w * grad_loss.to(grad_w.dtype) if ctx.needs_input_grad[1] else None
+        return gh, gw, None, None, None
+
+
+def chunked_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, softcap: float | None = None,
+                          chunk_size: int | None = None) -> Tensor:
+    """Mean CE over targets != -1 of softcap(hidden @ weight^T). hidden [..., C], targets [...]."""
+    hidden = hidden.reshape(-1, hidden.size(-1))
+    targets = targets.reshape(-1)
+    return _ChunkedLinearCE.apply(hidden, weight, targets, softcap, chunk_size or _default_chunk(weight.size(0)))
+
+
+def naive_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, softcap: float | None = None) -> Tensor:
+    """The reference: full logits, then F.cross_entropy (what the chunked version must equal)."""
+    logits = (hidden.reshape(-1, hidden.size(-1)) @ weight.t()).float()
+    if softcap:
+        logits = softcap * torch.tanh(logits / softcap)
+    return F.cross_entropy(logits, targets.reshape(-1), ignore_index=IGNORE_INDEX)
+
+
+def _liger_loss(softcap):
+    """Liger's fused linear CE, or None when not on offer (not installed)."""
+    try:
+        from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
+    except ImportError:
+        return None
+    try:
+        return LigerFusedLinearCrossEntropyLoss(ignore_index=IGNORE_INDEX, softcap=softcap)
+    except TypeError:  # an old Liger without softcap
+        return None if softcap else LigerFusedLinearCrossEntropyLoss(ignore_index=IGNORE_INDEX)
+
+
+_LIGER: dict = {}
+
+
+def linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, softcap: float | None = None,
+                         impl: str = "chunked") -> Tensor:
+    """The training loss. impl: 'chunked' (Liger when on CUDA and installed, else ours) or 'naive'."""
+    if impl == "naive":
+        return naive_cross_entropy(hidden, weight, targets, softcap)
+    if hidden.is_cuda:
+        if softcap not in _LIGER:
+            _LIGER[softcap] = _liger_loss(softcap)
+        if _LIGER[softcap] is not None:
+            return _LIGER[softcap](weight, hidden.reshape(-1, hidden.size(-1)), targets.reshape(-1))
+    return chunked_cross_entropy(hidden, weight, targets, softcap)
+
+
+@torch.no_grad()
+def token_losses(hidden: Tensor, weight: Tensor, targets: Tensor, softcap: float | None = None,
+                 chunk_size: int | None = None) -> Tensor:
+    """Per-token CE in nats (float32, same shape as targets; 0 where target == -1), chunked."""
+    shape = targets.shape
+    hidden = hidden.reshape(-1, hidden.size(-1))
+    targets = targets.reshape(-1)
+    chunk_size = chunk_size or _default_chunk(weight.size(0))
+    out = torch.zeros(targets.shape, dtype=torch.float32, device=hidden.device)
+    for start in range(0, hidden.size(0), chunk_size):
+        logits, _ = _chunk_logits(hidden[start:start + chunk_size], weight, softcap)
+        y = targets[start:start + chunk_size]
+        ok = y != IGNORE_INDEX
+        loss = F.cross_entropy(logits, torch.where(ok, y, torch.zeros_like(y)), reduction="none")
+        out[start:start + chunk_size] = loss * ok
+    return out.reshape(shape)

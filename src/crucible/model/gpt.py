@@ -12,9 +12,11 @@ What is in it (and where the idea comes from):
   as the identity and the model as a bigram; the untied head starts near zero too;
 - logit soft-cap `softcap * tanh(logits / softcap)` (Gemma 2, modded-nanogpt), computed in float32;
 - optional tied embeddings; optional U-Net skips (the first half's block outputs are added, with
-  learned weights starting at 0, to the mirrored blocks of the second half) and value embeddings
-  (extra embedding tables added, with learned gates starting at 0, to the values of the first and
-  last few layers), both from modded-nanogpt.
+  learned weights starting at 1, to the mirrored blocks of the second half) and value embeddings
+  (extra embedding tables added, with learned gates starting at 0.5, to the values of the first and
+  last few layers), both from modded-nanogpt. Neither changes the function at initialisation: the
+  output projections are zero, and every block (and the head) sees its input through an RMSNorm,
+  which ignores the scale that the skips add.
 
 One dial: `GPTConfig.from_depth(depth, vocab_size)` sets width = 64·depth (rounded up to whole
 128-wide heads), heads of 128, and half as many key/value heads when the head count is even.
@@ -249,7 +251,8 @@ class GPT(nn.Module):
     # -- setup -----------------------------------------------------------------------------------
     @torch.no_grad()
     def init_weights(self) -> None:
-        """nanochat's scheme: embeddings N(0, 1), matrices U(±√3/√C) (std 1/√C), outputs zero."""
+        """nanochat's scheme: embeddings N(0, 1), matrices U(±√3/√C) (std 1/√C), outputs zero;
+        value-embedding gates 0.5 and skip weights 1 (modded-nanogpt)."""
         cfg = self.config
         bound = math.sqrt(3.0 / cfg.n_embd)
         for block in self.model.layers:
@@ -259,9 +262,9 @@ class GPT(nn.Module):
             attn.o_proj.weight.zero_()
             mlp.down_proj.weight.zero_()
             if attn.ve_gate is not None:
-                attn.ve_gate.zero_()
+                attn.ve_gate.fill_(0.5)
             if block.skip_weight is not None:
-                block.skip_weight.zero_()
+                block.skip_weight.fill_(1.0)
         if cfg.tie_embeddings:  # one matrix serves as input and head: small, like a head
             self.model.embed_tokens.weight.normal_(0.0, 1.0 / math.sqrt(cfg.n_embd))
         else:

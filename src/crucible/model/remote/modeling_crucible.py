@@ -175,10 +175,10 @@ class CruciblePreTrainedModel(PreTrainedModel):
             module.weight.uniform_(-(3.0 / C) ** 0.5, (3.0 / C) ** 0.5)
         elif isinstance(module, nn.Embedding):
             module.weight.normal_(0.0, 1.0)
-        elif isinstance(module, (CrucibleAttention, CrucibleBlock)):
-            for p in (getattr(module, "ve_gate", None), getattr(module, "skip_weight", None)):
-                if p is not None:
-                    p.zero_()
+        elif isinstance(module, CrucibleAttention) and module.ve_gate is not None:
+            module.ve_gate.fill_(0.5)
+        elif isinstance(module, CrucibleBlock) and module.skip_weight is not None:
+            module.skip_weight.fill_(1.0)
 
 
 class CrucibleModel(CruciblePreTrainedModel):

@@ -1,0 +1,104 @@
+"""Checkpoints load in transformers (trust_remote_code) and compute what the native model computes."""
+
+import json
+
+import pytest
+import torch
+
+from crucible.model import hf, tiny
+from crucible.model.gpt import GPT
+
+VARIANTS = {"plain": {}, "tied": {"tie_embeddings": True},
+            "unet+ve": {"unet_skips": True, "value_embeds": True, "n_layer": 4}}
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return tiny.tokenizer(384)
+
+
+@pytest.fixture(scope="module", params=list(VARIANTS))
+def checkpoint(request, tok, tmp_path_factory):
+    model = tiny.random_gpt(tok, seed=1, **VARIANTS[request.param])
+    path = tmp_path_factory.mktemp(request.param)
+    model.save_pretrained(path, tok)
+    return model, path
+
+
+def test_checkpoint_files(checkpoint, tok):
+    model, path = checkpoint
+    config = json.loads((path / "config.json").read_text())
+    assert config["auto_map"]["AutoModelForCausalLM"] == "modeling_crucible.CrucibleForCausalLM"
+    assert config["n_layer"] == model.config.n_layer and config["n_embd"] == 64
+    assert config["eos_token_id"] == tok.special_id("assistant_end")
+    from safetensors import safe_open
+    with safe_open(str(path / "model.safetensors"), "pt") as f:
+        keys = set(f.keys())
+    assert ("lm_head.weight" in keys) != model.config.tie_embeddings
+
+
+@pytest.mark.parametrize("attn", ["sdpa", "eager"])
+def test_native_and_hf_logits_agree(checkpoint, tok, attn):
+    model, path = checkpoint
+    hf_model = hf.load_hf(path, attn_implementation=attn)
+    assert type(hf_model).__name__ == "CrucibleForCausalLM"
+    assert hf_model.config.hidden_size == 64 and hf_model.config.final_logit_softcapping == model.config.softcap
+    idx = torch.tensor([tok.encode("def fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)\n")])
+    with torch.no_grad():
+        torch.testing.assert_close(hf_model(idx).logits, model(idx), atol=1e-5, rtol=1e-5)
+        # labels: transformers shifts them; the native model takes targets already shifted
+        hf_loss = hf_model(idx, labels=idx).loss
+        native_loss = model(idx[:, :-1], idx[:, 1:])
+    torch.testing.assert_close(hf_loss, native_loss, atol=1e-5, rtol=1e-5)
+
+
+def test_hf_generate_matches_native_greedy(checkpoint, tok):
+    model, path = checkpoint
+    hf_model = hf.load_hf(path)
+    prompt = torch.tensor([tok.encode("import os\n")])
+    out = hf_model.generate(prompt, max_new_tokens=12, do_sample=False, eos_token_id=None, pad_token_id=tok.bos_id)
+    x = prompt
+    with torch.no_grad():
+        for _ in range(12):
+            x = torch.cat([x, model(x)[:, -1].argmax(-1, keepdim=True)], 1)
+    assert out.tolist() == x.tolist()
+
+
+def test_native_loads_what_hf_saves(checkpoint, tmp_path):
+    """A checkpoint that went through transformers (e.g. after fine-tuning) loads natively."""
+    model, path = checkpoint
+    hf_model = hf.load_hf(path)
+    hf_model.save_pretrained(str(tmp_path))
+    again = GPT.from_pretrained(tmp_path)
+    idx = torch.randint(0, 384, (1, 10))
+    with torch.no_grad():
+        torch.testing.assert_close(again(idx), model(idx))
+
+
+def test_peft_lora_wraps_the_model(checkpoint):
+    from peft import LoraConfig, get_peft_model
+    _, path = checkpoint
+    peft_model = get_peft_model(hf.load_hf(path), LoraConfig(r=4, target_modules=["q_proj", "v_proj", "up_proj"]))
+    trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+    assert 0 < trainable < sum(p.numel() for p in peft_model.parameters()) // 4
+    loss = peft_model(input_ids=torch.randint(0, 384, (2, 8)), labels=torch.randint(0, 384, (2, 8))).loss
+    loss.backward()
+    assert all(p.grad is not None for p in peft_model.parameters() if p.requires_grad)
+
+
+def test_tokenizer_travels_with_checkpoint(checkpoint, tok):
+    from transformers import AutoTokenizer
+    _, path = checkpoint
+    auto = AutoTokenizer.from_pretrained(str(path))
+    text = "for i in range(10):\n    print(i)\n"
+    assert auto.encode(text, add_special_tokens=False) == tok.encode(text)
+
+
+def test_tiny_llama(tok, tmp_path):
+    hf.save_tiny_llama(tmp_path, tok)
+    model = hf.load_hf(tmp_path)
+    assert type(model).__name__ == "LlamaForCausalLM" and model.config.num_hidden_layers == 2
+    out = model.generate(torch.tensor([tok.encode("x = ")]), max_new_tokens=5, do_sample=False,
+                         eos_token_id=None, pad_token_id=tok.bos_id)
+    assert out.shape == (1, len(tok.encode("x = ")) + 5)
+    assert (tmp_path / "tokenizer.json").is_file()

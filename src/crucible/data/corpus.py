@@ -116,12 +116,12 @@ def _iter_jsonl(path: Path) -> Iterator[Document]:
             yield Document(f"{path}:{lineno}", _text_of(row, f"{path}:{lineno}"))
 
 
-def _text_column(table, where: str) -> str:
+def _text_column(schema, where: str) -> str:
     for f in TEXT_FIELDS:
-        if f in table.column_names:
+        if f in schema.names:
             return f
     raise ValueError(f"{where}: no text column (looked for {', '.join(TEXT_FIELDS)}; "
-                     f"has {', '.join(table.column_names)})")
+                     f"has {', '.join(schema.names)})")
 
 
 def _iter_parquet(path: Path) -> Iterator[Document]:
@@ -152,11 +152,12 @@ def _iter_hf_saved(path: Path) -> Iterator[Document]:
         with pa.memory_map(str(path / name)) as source:
             try:
                 reader = pa.ipc.open_stream(source)
-            except pa.ArrowInvalid:
+                batches = iter(reader)
+            except pa.ArrowInvalid:   # an Arrow IPC *file* (random-access format) instead
                 reader = pa.ipc.open_file(source)
+                batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
             column = _text_column(reader.schema, str(path / name))
-            for batch in (reader if hasattr(reader, "__iter__") else
-                          (reader.get_batch(i) for i in range(reader.num_record_batches))):
+            for batch in batches:
                 for text in batch.column(column).to_pylist():
                     row += 1
                     if isinstance(text, str):

@@ -35,6 +35,9 @@ except ImportError:  # inside the sandbox: codec.py sits next to this file
     import codec
 
 PR_SET_DUMPABLE, PR_SET_CHILD_SUBREAPER = 4, 36
+# Imported once here so each child inherits them warm (typing alone costs ~10 ms to import cold).
+PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "string", "hashlib",
+           "heapq", "bisect", "statistics", "fractions", "random", "copy", "operator")
 WRITABLE_DIRS = ("/tmp", "/dev/shm")
 
 
@@ -45,6 +48,8 @@ def main() -> None:
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # children may not ptrace us or open /proc/<us>/mem|fd
     if mode == "pidns":
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans are ours to reap
+    for name in PRELOAD:
+        __import__(name)
     send(ctrl, ("ready",))
     child = None
     while True:

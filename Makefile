@@ -19,7 +19,7 @@ $(VENV)/.done: pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	touch $@
 
-test: setup
+test: setup toolchains
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 
 demo: setup
@@ -27,6 +27,9 @@ demo: setup
 
 bench: setup
 	$(BIN)/python bench/grading_throughput.py
+
+toolchains: setup
+	PIP="$(abspath $(BIN))/python -m pip" bash scripts/install_toolchains.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info

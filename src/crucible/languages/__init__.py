@@ -1,19 +1,31 @@
 """One small module per language: its toolchain, how to build and run a program in the sandbox.
 
 Each module defines `LANGUAGE`, a `Language` value. `get(name)` looks one up (aliases included);
-`run_program(lang, source, ...)` builds (compilers run inside the sandbox too) and runs a program and
-returns a sandbox `Outcome` (status `compile_error` when the build fails).
+`run_program(lang, source, ...)` builds (compilers run inside the sandbox too, see `build.py`) and runs
+a program and returns a sandbox `Outcome` (status `compile_error` when the build fails).
+`extract_program(completion, lang)` picks the program out of a model's answer.
+
+Toolchains live where the sandbox can see them: Debian packages under /usr, npm's TypeScript and
+PyPI's zig under /opt/toolchains (`make toolchains`). Hack is not here: HHVM is in none of the
+registries this project can reach (Debian 12, PyPI, npm), see `UNAVAILABLE`.
 """
 
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field
 from typing import Callable
 
 from crucible.sandbox import Limits, Outcome
 
-MODULES = ["python"]
+MODULES = ["python", "javascript", "typescript", "go", "rust", "kotlin", "ocaml", "zig", "c", "cpp", "java"]
+
+# Languages of the original experiment that cannot be installed here, and why.
+UNAVAILABLE = {
+    "hack": "HHVM (the Hack runtime) is not packaged in Debian 12, PyPI or npm, the only registries "
+            "this project can reach; its own apt repository and binaries cannot be downloaded here",
+}
 
 
 @dataclass(frozen=True)
@@ -25,6 +37,20 @@ class Language:
     aliases: tuple[str, ...] = ()
     version: Callable[[], str | None] = field(default=lambda: None, compare=False)  # None: not installed
     run: Callable[..., Outcome] = field(default=None, compare=False)  # (source, stdin, limits, unsafe)
+    compiled: bool = False
+    install: str = ""                           # where `make toolchains` gets it from
+    comment: str = "//"                         # line-comment prefix (prompts, translated tests)
+    display: str = ""                           # name for tables ("C++")
+
+    @property
+    def title(self) -> str:
+        return self.display or self.name.capitalize()
+
+    def ready(self) -> bool:
+        try:
+            return self.version() is not None
+        except OSError:
+            return False
 
 
 def all_languages() -> list[Language]:
@@ -32,10 +58,12 @@ def all_languages() -> list[Language]:
 
 
 def get(name: str) -> Language:
-    key = name.lower()
+    key = name.lower().strip()
     for lang in all_languages():
         if key == lang.name or key in lang.aliases:
             return lang
+    if key in UNAVAILABLE:
+        raise KeyError(f"{name} is not supported here: {UNAVAILABLE[key]}")
     raise KeyError(f"unknown language {name!r}; known: {', '.join(l.name for l in all_languages())}")
 
 
@@ -43,3 +71,20 @@ def run_program(lang: str | Language, source: str, *, stdin: bytes | str = b"", 
                 unsafe: bool = False) -> Outcome:
     language = get(lang) if isinstance(lang, str) else lang
     return language.run(source, stdin=stdin, limits=limits or Limits(), unsafe=unsafe)
+
+
+FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+def extract_program(completion: str, lang: str | Language) -> str:
+    """The first fenced block tagged with this language, else the only/first untagged block, else
+    the whole completion (a base model's raw continuation)."""
+    language = get(lang) if isinstance(lang, str) else lang
+    blocks = FENCE.findall(completion)
+    for tag, body in blocks:
+        if tag.lower() in language.fence_tags:
+            return body
+    for tag, body in blocks:
+        if not tag:
+            return body
+    return completion

@@ -13,6 +13,7 @@ import subprocess
 from functools import lru_cache
 
 from crucible.languages import Language
+from crucible.languages.build import cpu_limit_is_timeout
 from crucible.sandbox import INSIDE, Limits, Outcome, run
 
 
@@ -36,12 +37,27 @@ def version() -> str | None:
 
 
 def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe: bool = False) -> Outcome:
-    return run([interpreter(), "-I", "-S", f"{INSIDE}/main.py"], files={"main.py": source}, stdin=stdin,
-               limits=limits, unsafe=unsafe)
+    out = run([interpreter(), "-I", "-S", f"{INSIDE}/main.py"], files={"main.py": source}, stdin=stdin,
+              limits=limits, unsafe=unsafe)
+    return reclassify_syntax_error(cpu_limit_is_timeout(out, limits))
+
+
+def reclassify_syntax_error(out: Outcome) -> Outcome:
+    """A program that does not parse is a compile error, as in the compiled languages.
+
+    The main module failing to parse prints the error without a "Traceback" header; a SyntaxError
+    raised at run time (eval, compile, import of a generated module) always has one.
+    """
+    last = out.stderr.strip().splitlines()[-1:] or [""]
+    if (out.status == "runtime_error" and "Traceback (most recent call last)" not in out.stderr
+            and last[0].split(":")[0] in ("SyntaxError", "IndentationError", "TabError")):
+        out.status, out.detail = "compile_error", last[0][:300]
+    return out
 
 
 LANGUAGE = Language(
     name="python", fence_tags=("python", "py", "python3"), source_name="main.py",
     stop_sequences=("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#"),
     aliases=("py", "python3"), version=version, run=run_source,
+    install="apt: python3 (Debian's, standard library only)", comment="#", display="Python",
 )

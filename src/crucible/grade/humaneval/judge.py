@@ -352,7 +352,7 @@ class Judge:
         if key not in self.tasks:
             tid = problem["task_id"]
             self.tasks[key] = Task(tid, problem["entry_point"], problem["prompt"],
-                                   compile(problem["prompt"], f"<prompt {tid}>", "exec"),
+                                   compile_prompt(problem["prompt"], tid),
                                    compile(problem["test"], f"<test {tid}>", "exec"),
                                    problem["test"].splitlines())
         return self.tasks[key]
@@ -422,6 +422,17 @@ class Judge:
         if proxy.spoiled:  # the test swallowed the Abort
             return proxy.spoiled
         return "pass", ""
+
+
+def compile_prompt(prompt: str, task_id: str):
+    """The prompt's code for the judge's side (its helpers); a prompt that stops right after the
+    `def` line gets a `pass` body so its helpers still count."""
+    for source in (prompt, prompt + "    pass\n"):
+        try:
+            return compile(source, f"<prompt {task_id}>", "exec")
+        except SyntaxError:
+            continue
+    raise ValueError(f"{task_id}: the prompt is not valid Python, even with a `pass` body")
 
 
 def failing_line(e: BaseException, task: Task) -> str:

@@ -21,7 +21,10 @@ class HFBackend:
 
     def __init__(self, path: str, *, spec: str = "", device: str | None = None):
         import torch
+        import transformers
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        transformers.utils.logging.disable_progress_bar()
 
         self.spec = spec or f"hf:{path}"
         self.torch = torch
@@ -82,6 +85,10 @@ class HFBackend:
                 if rest:
                     on_text(row, rest)
         return gens
+
+
+    def close(self) -> None:
+        self.model = None
 
 
 class _StopWatch:

@@ -49,3 +49,26 @@ def random_gpt(tokenizer=None, *, seed: int = 0, n_layer: int = 2, n_embd: int =
         for p in model.parameters():
             p.add_(noise * torch.randn_like(p))
     return model.eval()
+
+
+def bigram_gpt(tokenizer, transitions: dict[int, int], default: int):
+    """A 1-layer native GPT that deterministically maps each token to the next: `transitions[t]`,
+    or `default` for any other token. Greedy decoding then follows a script exactly, which tests of
+    stopping, streaming and tool use need. How: width = vocab, one-hot embeddings, output
+    projections left at zero (so the block is the identity, see gpt.py), and a head whose column t
+    points at the successor of t."""
+    import torch
+
+    from crucible.model.gpt import GPT, GPTConfig
+
+    V = tokenizer.vocab_size
+    width = -(-V // 128) * 128
+    model = GPT(GPTConfig(vocab_size=V, seq_len=256, n_layer=1, n_head=width // 128, n_kv_head=width // 128,
+                          n_embd=width))
+    with torch.no_grad():
+        model.model.embed_tokens.weight.zero_()
+        model.model.embed_tokens.weight[:, :V] = torch.eye(V)
+        model.lm_head.weight.zero_()
+        for t in range(V):
+            model.lm_head.weight[transitions.get(t, default), t] = 1.0
+    return model.eval()

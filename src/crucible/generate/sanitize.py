@@ -89,7 +89,8 @@ def extract_code(text: str, fence_tags=(), entry_point: str | None = None) -> st
     tags = {t.lower() for t in fence_tags}
     candidates = ([b for b in blocks if b.tag in tags] or [b for b in blocks if not b.tag] or blocks)
     if entry_point:
-        candidates = [b for b in candidates if entry_point in b.code] or candidates
+        named = re.compile(rf"\b{re.escape(entry_point)}\b")
+        candidates = [b for b in candidates if named.search(b.code)] or candidates
     best = max(candidates, key=lambda b: len(b.code))  # max keeps the first of equals
     return textwrap.dedent(best.code).strip("\n") + "\n"
 
@@ -143,6 +144,8 @@ def body_after_header(code: str, prompt: str, entry_point: str) -> str:
         if header and squash(line) == squash(header):
             return "\n".join(lines[i + 1:])
     for i, line in enumerate(lines):
-        if re.search(rf"\b{re.escape(entry_point)}\b\s*[(<]", line) and line.rstrip().endswith("{"):
-            return "\n".join(lines[i + 1:])
+        if re.search(rf"\b{re.escape(entry_point)}\b\s*[(<]", line):  # the header, maybe over several lines
+            for j in range(i, len(lines)):
+                if lines[j].rstrip().endswith("{"):
+                    return "\n".join(lines[j + 1:])
     return code

@@ -1,0 +1,166 @@
+"""HumanEval end to end: the suite, the reference self-check, mutants, bad input, dedup, and
+verdicts that do not change when the machine is busy."""
+
+import json
+import subprocess
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+from crucible.cli import UsageError, main
+from crucible.grade.humaneval import grade
+from crucible.sandbox import Limits, bwrap_path
+from crucible.tasks import humaneval
+
+needs_bwrap = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is required (make setup installs it)")
+P = humaneval.load_problems()
+
+
+def write_jsonl(path: Path, rows) -> Path:
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    return path
+
+
+def test_suite_loads_164_problems_offline_and_honours_scope():
+    suite = humaneval.load_suite(Namespace(unsafe_no_sandbox=True))
+    assert len(suite.tasks) == 164 and suite.name == "humaneval"
+    t = suite.tasks[0]
+    assert t["task_id"] == "HumanEval/0" and t["language"] == "python" and t["stop"] and t["entry_point"]
+    assert [t["task_id"] for t in humaneval.load_suite(Namespace(limit=3, unsafe_no_sandbox=True)).tasks] == \
+        ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
+    picked = humaneval.load_suite(Namespace(task_ids="HumanEval/7,HumanEval/3", unsafe_no_sandbox=True))
+    assert [t["task_id"] for t in picked.tasks] == ["HumanEval/7", "HumanEval/3"]
+    with pytest.raises(UsageError, match="HumanEval/999"):
+        humaneval.load_suite(Namespace(task_ids="HumanEval/999", unsafe_no_sandbox=True))
+    refs = humaneval.reference_samples(Namespace(limit=2))
+    assert refs == [{"task_id": f"HumanEval/{i}", "completion": P[f"HumanEval/{i}"]["canonical_solution"],
+                     "sample_index": 0} for i in range(2)]
+    assert suite.check_sample({"task_id": "HumanEval/1"}) == "missing field 'completion'"
+    assert "unknown task_id" in suite.check_sample({"task_id": "nope", "completion": ""})
+    assert suite.program_key({"task_id": "HumanEval/1", "completion": "x"}) != \
+        suite.program_key({"task_id": "HumanEval/2", "completion": "x"})
+
+
+def test_unsafe_mode_warns_on_every_load(capsys):
+    for _ in range(2):
+        humaneval.load_suite(Namespace(unsafe_no_sandbox=True))
+        assert "unsafe" in capsys.readouterr().err.lower()
+
+
+def test_other_languages_are_delegated(monkeypatch):
+    fake = type(sys)("crucible.tasks.humaneval_translated")
+    fake.load_suite = lambda args: ("suite", args.language)
+    fake.reference_samples = lambda args: [("ref", args.language)]
+    monkeypatch.setitem(sys.modules, "crucible.tasks.humaneval_translated", fake)
+    monkeypatch.setattr("crucible.tasks.humaneval_translated", fake, raising=False)
+    assert humaneval.load_suite(Namespace(language="rust")) == ("suite", "rust")
+    assert humaneval.reference_samples(Namespace(language="rust")) == [("ref", "rust")]
+
+
+@needs_bwrap
+def test_reference_solutions_pass_164_of_164(tmp_path, capsys):
+    out = tmp_path / "ref"
+    assert main(["eval", "humaneval", "--reference", "--out", str(out), "--no-progress", "--k", "1"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_samples"] == 164 and summary["pass@k"]["1"] == 1.0, summary["status_counts"]
+    assert summary["status_counts"] == {"pass": 164} and summary["executed"] == 164
+    assert "100.0%" in capsys.readouterr().out
+
+
+def mutate(problem: dict) -> str:
+    """The canonical solution, with its return value nudged (off by one, negated, one char more...)."""
+    ep = problem["entry_point"]
+    return problem["canonical_solution"] + f"""
+
+_original = {ep}
+def {ep}(*args):
+    r = _original(*args)
+    if type(r) is bool: return not r
+    if type(r) is int: return r + 1
+    if type(r) is float: return r + 0.5
+    if type(r) is str: return r + "x"
+    if type(r) is list: return r[:-1] if r else [0]
+    if type(r) is tuple: return r + (0,)
+    if type(r) is dict: return {{**r, "extra": 1}}
+    return 0
+"""
+
+
+@needs_bwrap
+def test_mutated_canonical_solutions_and_empty_completions_fail():
+    ids = list(P)[::4]
+    jobs = [(f"mut {t}", P[t], mutate(P[t])) for t in ids] + [(f"empty {t}", P[t], "") for t in ids[:5]]
+    verdicts = dict(grade(jobs, 2, humaneval.LIMITS))
+    assert len(verdicts) == len(jobs)
+    passed = [k for k, v in verdicts.items() if v.passed]
+    assert passed == []
+    assert {v.status for v in verdicts.values()} <= {"wrong_answer", "runtime_error"}
+    assert all(v.detail for v in verdicts.values())
+
+
+@needs_bwrap
+@pytest.mark.parametrize("line, message", [
+    ('{"task_id": "HumanEval/0", "completion": ', "not valid JSON"),
+    ('{"task_id": "HumanEval/9999", "completion": ""}', "unknown task_id"),
+    ('{"task_id": "HumanEval/0"}', "missing field 'completion'"),
+    ('["HumanEval/0", ""]', "expected a JSON object"),
+])
+def test_bad_input_names_file_and_line_and_writes_nothing(tmp_path, capsys, line, message):
+    good = {"task_id": "HumanEval/0", "completion": P["HumanEval/0"]["canonical_solution"]}
+    samples = write_jsonl(tmp_path / "s.jsonl", [good, line])
+    out = tmp_path / "out"
+    assert main(["eval", "humaneval", "--samples", str(samples), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{samples}:2:" in err and message in err
+    assert not out.exists() or not any(out.iterdir())
+
+
+@needs_bwrap
+def test_identical_programs_execute_once(tmp_path):
+    canon = P["HumanEval/1"]["canonical_solution"]
+    rows = [{"task_id": "HumanEval/1", "completion": canon}] * 3 + [{"task_id": "HumanEval/1", "completion": ""}]
+    samples = write_jsonl(tmp_path / "s.jsonl", rows)
+    assert main(["eval", "humaneval", "--samples", str(samples), "--out", str(tmp_path / "o"), "--no-progress",
+                 "--k", "1"]) == 0
+    results = [json.loads(l) for l in (tmp_path / "o" / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["sample_index"] for r in results) == [0, 1, 2, 3]
+    assert sum(r["executed"] for r in results) == 2
+    assert sorted(r["status"] for r in results) == ["pass"] * 3 + ["wrong_answer"]
+
+
+BURN = """
+    import time
+    while time.process_time() < {cpu}:
+        pass
+"""
+
+
+@needs_bwrap
+def test_verdicts_do_not_change_when_the_cpu_is_busy():
+    """Deadlines count CPU seconds, so a program that needs 0.6 s of CPU passes and an endless loop
+    times out whether or not other processes compete for the cores."""
+    limits = Limits(timeout_s=2.0)  # CPU seconds; the wall deadline is 6 s
+    t0, t2 = P["HumanEval/0"], P["HumanEval/2"]
+    jobs = [("slow_ok", t0, BURN.format(cpu=0.6) + t0["canonical_solution"]),
+            ("endless", t2, "    while True:\n        pass\n"),
+            ("ok", t2, t2["canonical_solution"]), ("wrong", t2, "    return number\n")]
+    quiet = {k: v.status for k, v in grade(jobs, 2, limits)}
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        busy = {k: v.status for k, v in grade(jobs, 2, limits)}
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+    assert quiet == busy == {"slow_ok": "pass", "endless": "timeout", "ok": "pass", "wrong": "wrong_answer"}
+
+
+@needs_bwrap
+def test_unsafe_mode_still_grades(tmp_path):
+    t = P["HumanEval/3"]
+    verdicts = dict(grade([("ok", t, t["canonical_solution"]), ("bad", t, "    return True\n"),
+                           ("exit", t, "    import os\n    os._exit(0)\n")], 2, humaneval.LIMITS, unsafe=True))
+    assert verdicts["ok"].passed and verdicts["bad"].status == "wrong_answer"
+    assert verdicts["exit"].status == "runtime_error"

@@ -1,0 +1,5 @@
+n, z = 2025, 0
+while n:
+    n //= 5
+    z += n
+print(z)

@@ -453,15 +453,15 @@ def load_failure(stage: str, name: str, message: str, line: int) -> tuple[str, s
 def died(report: tuple, cpu_s: int) -> tuple[str, str]:
     """Why the child stopped answering, from the server's account of how it ended."""
     exited, sig, code, cpu, _clean = report
-    if sig in (signal.SIGXCPU, signal.SIGKILL) and cpu >= 0.9 * cpu_s:
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= 0.9 * cpu_s):  # soft, hard RLIMIT_CPU
         return "timeout", f"CPU limit {cpu_s}s"
     if sig == signal.SIGXFSZ:
         return "output_limit", "file size limit"
+    if sig == signal.SIGKILL and not exited:  # we killed it: it had stopped answering, still alive
+        return "runtime_error", "closed its channel instead of returning"
     if sig:
         return "runtime_error", f"killed by {signal.Signals(sig).name}" if sig in signal.valid_signals() else f"signal {sig}"
-    if exited:
-        return "runtime_error", f"exited with code {code} instead of returning"
-    return "runtime_error", "closed its channel instead of returning"
+    return "runtime_error", f"exited with code {code} instead of returning"
 
 
 # ---- the judge process ----------------------------------------------------------------------

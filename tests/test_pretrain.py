@@ -1,0 +1,139 @@
+"""The pretraining loop: overfits a batch, learns on the default corpus, resumes bit-exactly,
+and the CLI's recipe / flag handling."""
+
+import json
+import math
+import sysconfig
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from crucible.cli import main as cli
+from crucible.data.prepare import prepare
+from crucible.data.shards import TokenStream
+from crucible.model.gpt import GPT, GPTConfig
+from crucible.model.tokenizer import Tokenizer
+from crucible.train.config import PretrainConfig, build_config
+from crucible.train.evaluate import evaluate_bpb
+from crucible.train.optim import build_optimizers
+from crucible.train.pretrain import LossModule, train
+
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # 2 shared cores, 2 test workers: tiny ops run ~10x slower with 2 threads each
+    yield
+    torch.set_num_threads(before)
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("data") / "d"
+    prepare(out, sources=[str(STDLIB / "json"), str(STDLIB / "textwrap.py"), str(STDLIB / "string.py")],
+            vocab_size=512, val_fraction=0.2, max_bytes=None, progress=False)
+    return out
+
+
+def tiny(data_dir, out, **kw):
+    base = dict(data=str(data_dir), out=str(out), depth=2, n_embd=64, seq_len=64, batch_size=4,
+                max_steps=8, eval_every=0, log_every=2, val_tokens=2048, warmdown=0.5, seed=5,
+                momentum_warmup_steps=4)
+    base.update(kw)
+    return PretrainConfig(**base)
+
+
+def test_tiny_model_overfits_a_batch(data_dir):
+    torch.manual_seed(0)
+    x, y = TokenStream(data_dir, "train").batch(0, 4, 32)
+    model = GPT(GPTConfig.from_depth(2, 512, seq_len=32, n_embd=64))
+    step = LossModule(model)
+    opts = build_optimizers(model, PretrainConfig(optimizer="normuon", embedding_lr=0.1, matrix_lr=0.04))
+    first = None
+    for _ in range(60):
+        loss = step(x, y)
+        first = first if first is not None else loss.item()
+        loss.backward()
+        for o in opts:
+            o.step()
+            o.zero_grad()
+    assert first > 5.5                          # ~ln(512) at the start
+    assert loss.item() < 1.0, loss.item()       # memorised
+
+
+def test_loss_falls_on_the_default_corpus(tmp_path):
+    data = tmp_path / "default"
+    prepare(data, sources=None, vocab_size=512, val_fraction=0.05, max_bytes=400_000, progress=False)
+    cfg = tiny(data, tmp_path / "run", max_steps=40, batch_size=8, val_tokens=4096, log_every=5)
+    tok = Tokenizer.load(data / "tokenizer")
+    torch.manual_seed(cfg.seed)
+    untrained = GPT(GPTConfig.from_depth(2, tok.vocab_size, seq_len=64, n_embd=64))
+    val = TokenStream(data, "val").read(0, 4096)
+    before = evaluate_bpb(untrained, val, tok.token_bytes(), window=64)["bpb"]
+    summary = train(cfg, progress=False)
+    assert summary["val_bpb"] < before - 0.5, (before, summary["val_bpb"])
+    losses = [r["loss"] for r in map(json.loads, (tmp_path / "run" / "log.jsonl").read_text().splitlines())
+              if r["event"] == "train"]
+    assert losses[-1] < losses[0] - 1.0
+    assert math.isfinite(summary["val_bpb_ci95"]) and summary["val_bpb_ci95"] > 0
+
+
+def _weights(run):
+    latest = (run / "latest").read_text().strip()
+    return load_file(str(run / latest / "model.safetensors"))
+
+
+@pytest.mark.parametrize("optimizer", ["normuon", "adamw"])
+def test_resume_is_bit_exact(data_dir, tmp_path, optimizer):
+    kw = dict(optimizer=optimizer, average="ema", qat_bits=6, qat_start=0.7, grad_accum=2)
+    full = train(tiny(data_dir, tmp_path / "full", **kw), progress=False)
+    part = train(tiny(data_dir, tmp_path / "split", **kw), stop_after=3, progress=False)
+    assert part["stopped_at"] == 3
+    resumed = train(tiny(data_dir, tmp_path / "split", **kw), resume=True, progress=False)
+    a, b = _weights(tmp_path / "full"), _weights(tmp_path / "split")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert resumed["val_bpb"] == full["val_bpb"] and resumed["step"] == full["step"] == 8
+
+
+def test_checkpoint_is_hf_loadable_native_checkpoint(data_dir, tmp_path):
+    train(tiny(data_dir, tmp_path / "r", max_steps=2), progress=False)
+    ckpt = tmp_path / "r" / (tmp_path / "r" / "latest").read_text().strip()
+    model = GPT.from_pretrained(ckpt)
+    assert model.config.n_layer == 2 and (ckpt / "tokenizer.json").is_file()
+
+
+def test_recipe_errors_name_file_and_line(tmp_path, capsys):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[model]\ndepth = 2\n\n[optim]\nmatrix_lr = "fast"\n')
+    assert cli(["pretrain", "--config", str(recipe)]) == 2
+    assert f"{recipe}:5: matrix_lr must be float" in capsys.readouterr().err
+    recipe.write_text('depth = 2\nwarmup_steps = 10\n')
+    assert cli(["pretrain", "--config", str(recipe)]) == 2
+    assert f"{recipe}:2: unknown key 'warmup_steps'" in capsys.readouterr().err
+    assert cli(["pretrain", "--optimizer", "sgd"]) == 2
+
+
+def test_recipes_in_repo_are_valid():
+    recipes = sorted((Path(__file__).parents[1] / "recipes").glob("*.toml"))
+    assert len(recipes) >= 3
+    for r in recipes:
+        build_config(r)
+
+
+def test_cli_stop_resume_and_refuse_overwrite(data_dir, tmp_path, capsys):
+    args = ["pretrain", "--data", str(data_dir), "--out", str(tmp_path / "c"), "--depth", "2", "--n-embd", "64",
+            "--seq-len", "32", "--batch-size", "2", "--max-steps", "4", "--val-tokens", "512", "--no-progress",
+            "--optimizer", "adamw"]
+    assert cli(args + ["--stop-after", "2"]) == 0
+    assert "continue with --resume" in capsys.readouterr().out
+    assert cli(args) == 2                                  # refuses to start over an existing run
+    assert cli(["pretrain", "--out", str(tmp_path / "c"), "--resume", "--max-steps", "9"]) == 2
+    assert cli(["pretrain", "--out", str(tmp_path / "c"), "--resume", "--no-progress"]) == 0
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert summary["step"] == 4 and summary["optimizer"] == "adamw"

@@ -3,7 +3,10 @@
 The n samples of one call are one batch (the prompt repeated n times). Stop sequences are checked
 on the decoded text after every step by a stopping criterion, per row, so a row stops as soon as it
 writes one; the same check streams text to `on_text`. Chat prompts use the tokenizer's own chat
-template (a model without one can only be prompted as a base model). Seeds: `torch.manual_seed`
+template (a model without one can only be prompted as a base model); a base prompt starts with
+the tokenizer's BOS token when it has one, whether or not its encoder adds it (crucible's does not).
+crucible checkpoints load through their remote code (trust_remote_code only for model_type
+"crucible_gpt", whose code is ours). Seeds: `torch.manual_seed`
 under the model lock, so a call with the same seed and inputs gives the same samples.
 Not covered: batching several prompts into one call, quantized loading, multi-GPU.
 """
@@ -30,9 +33,12 @@ class HFBackend:
         self.torch = torch
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
+            # Remote code is trusted only for crucible's own checkpoints (the files are ours, copied in).
+            trust = _model_type(path) == "crucible_gpt"
             self.tokenizer = AutoTokenizer.from_pretrained(path)
             dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
-            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype).to(self.device).eval()
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=trust)
+            self.model = self.model.to(self.device).eval()
         except (OSError, ValueError) as e:
             raise BackendError(f"{self.spec}: cannot load a transformers model: {e}") from None
         eos = self.model.generation_config.eos_token_id
@@ -46,6 +52,9 @@ class HFBackend:
 
     def complete(self, prompt: str, n: int, params: GenParams, on_text: OnText | None = None) -> list[Generation]:
         ids = self.tokenizer(prompt, add_special_tokens=True)["input_ids"]
+        bos = self.tokenizer.bos_token_id
+        if bos is not None and ids[:1] != [bos]:  # a tokenizer that does not add it (crucible's)
+            ids = [bos] + ids
         return self._generate(ids, n, params, on_text)
 
     def chat(self, messages: list[dict], n: int, params: GenParams, on_text: OnText | None = None) -> list[Generation]:
@@ -89,6 +98,15 @@ class HFBackend:
 
     def close(self) -> None:
         self.model = None
+
+
+def _model_type(path: str) -> str | None:
+    import json
+    from pathlib import Path
+    try:
+        return json.loads((Path(path) / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError):
+        return None
 
 
 class _StopWatch:

@@ -1,0 +1,72 @@
+"""`native:DIR`: crucible's GPT sampled by its KV-cache `Engine` (crucible.model.engine).
+
+A base prompt is `<|bos|>` + the prompt's tokens (as documents were seen in pretraining); a chat
+is rendered by `crucible.model.chat.render_for_completion` (ending in <|assistant_start|>) and
+the reply ends at <|assistant_end|>. The n samples share one prefill. Tool use (the engine running
+<|python_start|> code in the sandbox) is off by default: an evaluation measures the code the model
+writes, not what it can find out by running code; pass tools=True to turn it on.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from crucible.generate.backends import BackendError, GenParams, Generation, OnText, StopStream
+
+
+class NativeBackend:
+    concurrency = 1
+
+    def __init__(self, path: str, *, spec: str = "", device: str | None = None, tools: bool = False):
+        import torch
+
+        from crucible.model.engine import Engine
+
+        self.spec = spec or f"native:{path}"
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        try:
+            self.engine = Engine.load(path, device=device, tools=tools)
+        except (FileNotFoundError, ValueError, KeyError) as e:
+            raise BackendError(f"{self.spec}: cannot load a crucible checkpoint: {e}") from None
+        self.tokenizer = self.engine.tokenizer
+        self.lock = threading.Lock()
+
+    def complete(self, prompt: str, n: int, params: GenParams, on_text: OnText | None = None) -> list[Generation]:
+        return self._generate([self.tokenizer.bos_id] + self.tokenizer.encode(prompt), n, params, on_text)
+
+    def chat(self, messages: list[dict], n: int, params: GenParams, on_text: OnText | None = None) -> list[Generation]:
+        from crucible.model.chat import render_for_completion
+        try:
+            ids = render_for_completion(self.tokenizer, messages)
+        except ValueError as e:
+            raise BackendError(f"{self.spec}: {e}") from None
+        return self._generate(ids, n, params, on_text)
+
+    def _generate(self, ids: list[int], n: int, params: GenParams, on_text: OnText | None) -> list[Generation]:
+        from crucible.model.engine import SamplingParams
+
+        sampling = SamplingParams(max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
+                                  top_k=params.top_k, seed=params.seed or 0, stop=tuple(params.stop))
+        streams = [StopStream(tuple(params.stop)) for _ in range(n)]
+        shown = [""] * n
+
+        def on_token(sample, token_id, text, forced):
+            # The engine cuts at stops; StopStream also holds back what may be the start of one.
+            shown[sample] += text
+            delta = streams[sample].feed(shown[sample])
+            if delta:
+                on_text(sample, delta)
+
+        with self.lock:
+            completions = self.engine.generate(ids, n, sampling, on_token=on_token if on_text else None)
+        gens = []
+        for i, c in enumerate(completions):
+            if on_text:
+                rest = streams[i].feed(c.text) + streams[i].finish()
+                if rest:
+                    on_text(i, rest)
+            gens.append(Generation(c.text, c.finish_reason, len(ids), len(c.ids)))
+        return gens
+
+    def close(self) -> None:
+        self.engine = None

@@ -221,23 +221,30 @@ def test_nothing_a_sample_leaves_behind_reaches_the_next():
     problem = custom("assert candidate() == []")
     litter = body("""
         import os, time
-        for d in ("/tmp", "/sandbox", "/dev/shm", "."):
-            os.makedirs(f"{d}/cache/sub", exist_ok=True)
-            open(f"{d}/cache/sub/answers.txt", "w").write("42")
-            os.chmod(f"{d}/cache", 0o500)
+        wrote = 0
+        for d in ("/tmp", "/sandbox", "/dev/shm", "/dev", ".", "/usr/lib/python3/dist-packages", "/harness"):
+            try:
+                os.makedirs(f"{d}/cache/sub", exist_ok=True)
+                open(f"{d}/cache/sub/answers.txt", "w").write("42")
+                os.chmod(f"{d}/cache", 0o500)
+                wrote += 1
+            except OSError:
+                pass
         if os.fork() == 0:
             os.setsid()
             if os.fork() == 0:
                 time.sleep(10**6)
             os._exit(0)
-        return []""")
+        return [] if wrote else ["nothing was writable"]""")
     census = body("""
         import os
         mine = {1, os.getpid(), os.getppid()}
         others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in mine]
-        files = [f"{d}/{n}" for d in ("/tmp", "/sandbox", "/dev/shm") for n in os.listdir(d)]
-        return others + files""")
-    both = litter.replace("    return []\n", "") + census  # control: the census sees litter
+        places = ("/tmp", "/sandbox", "/dev/shm", "/dev", ".", "/usr/lib/python3/dist-packages", "/harness")
+        left = [d for d in places if os.path.exists(f"{d}/cache")]
+        files = [f"{d}/{n}" for d in ("/tmp", "/dev/shm", ".") for n in os.listdir(d)]
+        return others + left + files""")
+    both = litter.rsplit("    return", 1)[0] + census  # control: the census sees litter
     verdicts = dict(grade([("litter", problem, litter), ("census", problem, census), ("litter2", problem, litter),
                            ("census2", problem, census), ("both", problem, both)], 1, FAST))
     assert verdicts.pop("both").status == "wrong_answer"

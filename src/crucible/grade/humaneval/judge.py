@@ -42,7 +42,7 @@ from pathlib import Path
 
 from crucible.grade.humaneval import codec
 from crucible.languages.python import interpreter
-from crucible.sandbox import INSIDE, Limits, bwrap_argv, limited_argv
+from crucible.sandbox import HIDDEN_DIRS, Limits, bwrap_argv, limited_argv
 from crucible.sandbox import _kill_sandbox as kill_sandbox
 from crucible.sandbox.uids import lease_uid
 
@@ -53,6 +53,11 @@ SERVER_CPU_S = 7 * 24 * 3600   # the server's own lifetime CPU; each child gets 
 START_TIMEOUT_S = 20.0
 END_TIMEOUT_S = 10.0
 PR_SET_PDEATHSIG = 1
+# The sandbox's other RAM-backed mounts (/dev, the tmpfs over hidden package dirs) go read-only and
+# /dev/shm gets a small size cap: only /tmp (size-capped) and /dev/shm are writable, and both are
+# emptied after every sample, so nothing a sample writes can reach the next one.
+ONLY_TMP_WRITABLE = (["--size", str(16 << 20), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
+                     + [a for d in HIDDEN_DIRS if os.path.isdir(d) for a in ("--remount-ro", d)])
 BUILTIN_EXCEPTIONS = {n: c for n, c in vars(builtins).items()
                       if isinstance(c, type) and issubclass(c, Exception)}
 
@@ -104,8 +109,10 @@ class Sandbox:
         self.stack = contextlib.ExitStack()
         uid = self.stack.enter_context(lease_uid())
         self.workdir = Path(tempfile.mkdtemp(prefix="work-", dir=self.base))
-        if uid is not None:
-            os.chown(self.workdir, uid, uid)
+        if self.unsafe and uid is not None:
+            os.chown(self.workdir, uid, uid)  # unsafe: the candidate works here
+        elif not self.unsafe:
+            os.chmod(self.workdir, 0o555)  # sandboxed: /sandbox stays empty and read-only, no host disk
         self.ctrl, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         report_fd = os.open(os.devnull, os.O_WRONLY)
         self.stderr = tempfile.TemporaryFile(dir=self.base)
@@ -120,8 +127,9 @@ class Sandbox:
             binds = [(str(self.harness / n), f"{HARNESS}/{n}") for n in SERVER_FILES]
             prefix = bwrap_argv(self.workdir, ro_binds=binds)
             assert prefix[-1] == "--"
-            argv = prefix[:-1] + ["--as-pid-1", "--"] + limited_argv(  # bash is PID 1: kill(-1) spares it
-                [*python, f"{HARNESS}/server.py", str(theirs.fileno()), "pidns", INSIDE], server_limits, report_fd)
+            argv = prefix[:-1] + ONLY_TMP_WRITABLE + ["--as-pid-1", "--"] + limited_argv(  # bash is PID 1:
+                [*python, f"{HARNESS}/server.py", str(theirs.fileno()), "pidns", "/tmp"],  # kill(-1) spares it
+                server_limits, report_fd)
         kw = dict(user=uid, group=uid, extra_groups=[]) if uid is not None else {}
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,

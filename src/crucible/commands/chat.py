@@ -1,4 +1,4 @@
-"""Talk to a model in the terminal (or pipe lines in): a quick way to try a checkpoint by hand.
+r"""Talk to a model in the terminal (or pipe lines in): a quick way to try a checkpoint by hand.
 
 examples:
   crucible chat --model native:ckpt/

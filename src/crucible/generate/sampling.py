@@ -175,7 +175,8 @@ def evaluate_model(suite, args, ks) -> dict:
     from crucible.grade.runner import grade_samples
 
     params = params_from_args(args)
-    n, runs, chat = args.n, getattr(args, "runs", 1) or 1, bool(getattr(args, "chat", False))
+    runs = getattr(args, "runs", None)
+    n, runs, chat = args.n, 1 if runs is None else runs, bool(getattr(args, "chat", False))
     if n < 1:
         raise UsageError(f"--n must be >= 1, got {n}")
     if runs < 1:

@@ -1,0 +1,104 @@
+"""HumanEval -> Java: a static method of `public class Problem`, with main() in the same class.
+
+int -> long (Long inside collections), float -> double, str -> String, list -> ArrayList<T>,
+homogeneous tuple -> ArrayList<T>, dict -> HashMap<K, V>, Optional -> Optional<T>. Equality is
+`Objects.equals` on boxed values (collections compare element-wise). Strings use Java escapes with
+octal for control characters: a `\\u000a` escape would be decoded before lexing and break the literal.
+"""
+
+from __future__ import annotations
+
+from crucible.tasks.translate import (FAIL_MARK, Problem, Translation, Untranslatable, check_int_range,
+                                      comment_block, float_text, safe_name)
+
+RESERVED = {"abstract", "assert", "boolean", "break", "byte", "case", "catch", "char", "class", "const", "continue",
+            "default", "do", "double", "else", "enum", "extends", "final", "finally", "float", "for", "goto", "if",
+            "implements", "import", "instanceof", "int", "interface", "long", "native", "new", "package", "private",
+            "protected", "public", "return", "short", "static", "strictfp", "super", "switch", "synchronized",
+            "this", "throw", "throws", "transient", "try", "void", "volatile", "while", "true", "false", "null",
+            "var", "record", "yield", "main", "_"}
+ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+
+
+def type_name(t, boxed: bool = False) -> str:
+    simple = {"int": ("long", "Long"), "float": ("double", "Double"), "bool": ("boolean", "Boolean"),
+              "str": ("String", "String")}
+    if t.kind in simple:
+        return simple[t.kind][boxed]
+    if t.kind == "list" or (t.kind == "tuple" and len(set(t.args)) == 1):
+        return f"ArrayList<{type_name(t.args[0], True)}>"
+    if t.kind == "tuple":
+        raise Untranslatable("a tuple of mixed types (Java has no tuples)")
+    if t.kind == "dict":
+        return f"HashMap<{type_name(t.args[0], True)}, {type_name(t.args[1], True)}>"
+    if t.kind == "optional":
+        return f"Optional<{type_name(t.args[0], True)}>"
+    raise Untranslatable(f"type {t}")
+
+
+def string(value: str) -> str:
+    out = []
+    for ch in value:
+        if ch in ESCAPES:
+            out.append(ESCAPES[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(f"\\{ord(ch):03o}")
+        elif 0xD800 <= ord(ch) <= 0xDFFF:
+            raise Untranslatable("a lone surrogate in a string")
+        else:
+            out.append(ch)
+    return '"' + "".join(out) + '"'
+
+
+def literal(value, t) -> str:
+    if t.kind == "optional":
+        inner = type_name(t.args[0], True)
+        return f"Optional.<{inner}>empty()" if value is None else f"Optional.<{inner}>of({literal(value, t.args[0])})"
+    if value is None:
+        raise Untranslatable("None where the type is not Optional")
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) and t.kind != "float":
+        check_int_range(value)
+        return f"{value}L" if value != -(2 ** 63) else "Long.MIN_VALUE"
+    if isinstance(value, (int, float)):
+        return float_text(value)
+    if isinstance(value, str):
+        return string(value)
+    if isinstance(value, (list, tuple)):
+        inner = t.args[0]
+        if not value:
+            return f"new {type_name(t)}()"
+        return f"new {type_name(t)}(Arrays.asList(" + ", ".join(literal(v, inner) for v in value) + "))"
+    if isinstance(value, dict):
+        k, v = (type_name(a, True) for a in t.args)
+        pairs = ", ".join(f"{literal(kk, t.args[0])}, {literal(vv, t.args[1])}" for kk, vv in value.items())
+        return f"Problem.<{k}, {v}>crucibleMap({pairs})"
+    raise Untranslatable(f"value {value!r}")
+
+
+def translate(p: Problem) -> Translation:
+    sig = ", ".join(f"{type_name(t)} {safe_name(n, RESERVED)}" for n, t in p.params)
+    name = safe_name(p.name, RESERVED)
+    ret = type_name(p.returns)
+    header = "import java.util.*;\nimport java.util.stream.*;\nimport java.math.*;\n\npublic class Problem {\n"
+    prompt = header + comment_block(p.doc, "//", "    ") + f"    public static {ret} {name}({sig}) {{\n"
+    lines = ["", "    @SuppressWarnings(\"unchecked\")",
+             "    static <K, V> HashMap<K, V> crucibleMap(Object... kv) {",
+             "        HashMap<K, V> m = new HashMap<>();",
+             "        for (int i = 0; i < kv.length; i += 2) m.put((K) kv[i], (V) kv[i + 1]);",
+             "        return m;", "    }", "",
+             "    static void crucibleFail(int i) {", f'        System.err.println("{FAIL_MARK} " + i);',
+             "        System.exit(1);", "    }", "", "    public static void main(String[] args) {"]
+    for i, c in enumerate(p.cases):
+        args = ", ".join(literal(v, t) for v, (_, t) in zip(c.args, p.params))
+        if c.tolerance is not None:
+            lines.append(f"        if (!(Math.abs({name}({args}) - ({literal(c.expected, p.returns)})) < "
+                         f"{float_text(c.tolerance)})) crucibleFail({i});")
+        else:
+            lines.append(f"        if (!Objects.equals({name}({args}), {literal(c.expected, p.returns)})) "
+                         f"crucibleFail({i});")
+    lines += ["    }", "}"]
+    return Translation(p.task_id, "java", header, prompt, "\n".join(lines) + "\n", stop=["\n    }\n"],
+                       closer="\n    }\n", defines=rf"^\s*(public\s+|private\s+)?static\s+[^;{{=]*\b{name}\s*\(",
+                       name=name)

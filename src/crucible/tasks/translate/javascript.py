@@ -1,0 +1,104 @@
+"""HumanEval -> JavaScript: `function name(args) {` with the docstring as // comments above it.
+
+Values: numbers for int and float, arrays for lists and tuples, plain objects for dicts with string
+keys (other keys would turn into strings in JS, so such problems are refused), `undefined` for None.
+Equality: a small deep-equal where null and undefined are the same (a solution may return either).
+"""
+
+from __future__ import annotations
+
+import json
+
+from crucible.tasks.translate import (FAIL_MARK, FLOAT, STR, Problem, T, Translation, Untranslatable,
+                                      check_int_range, comment_block, float_text, safe_name)
+
+DYNAMIC = True  # values of mixed types are fine: the parameter or result is simply untyped
+RESERVED = {"break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete", "do", "else",
+            "export", "extends", "finally", "for", "function", "if", "import", "in", "instanceof", "new", "return",
+            "super", "switch", "this", "throw", "try", "typeof", "var", "void", "while", "with", "yield", "let",
+            "static", "enum", "await", "implements", "package", "protected", "interface", "private", "public",
+            "null", "true", "false", "arguments", "eval"}
+
+EQUAL = """function __crucible_equal(a, b) {
+  if (a === b) return true;
+  if (a == null || b == null) return a == null && b == null;
+  if (Array.isArray(a) || Array.isArray(b)) {
+    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => __crucible_equal(x, b[i]));
+  }
+  if (typeof a === "object" && typeof b === "object") {
+    const ka = Object.keys(a), kb = Object.keys(b);
+    return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && __crucible_equal(a[k], b[k]));
+  }
+  return false;
+}
+"""
+
+
+def string(value: str) -> str:
+    # JSON string syntax is JavaScript string syntax (U+2028/9 are legal in JS strings since ES2019).
+    return json.dumps(value, ensure_ascii=False)
+
+
+def literal(value, t) -> str:
+    if value is None:
+        return "undefined"
+    if t.kind == "any":  # untyped: render the value as it is, its parts untyped too
+        if isinstance(value, (list, tuple)):
+            return "[" + ", ".join(literal(v, t) for v in value) + "]"
+        if isinstance(value, dict):
+            t = T("dict", (STR, t))
+        elif isinstance(value, float):
+            t = FLOAT
+    if t.kind == "optional":
+        return literal(value, t.args[0])
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) and t.kind != "float":
+        check_int_range(value)
+        if abs(value) > 2 ** 53:
+            raise Untranslatable(f"integer {value} is not exact as a JavaScript number")
+        return str(value)
+    if isinstance(value, (int, float)):
+        return float_text(value)
+    if isinstance(value, str):
+        return string(value)
+    if isinstance(value, (list, tuple)):
+        types = t.args if t.kind == "tuple" else [t.args[0]] * len(value)
+        return "[" + ", ".join(literal(v, et) for v, et in zip(value, types)) + "]"
+    if isinstance(value, dict):
+        if any(not isinstance(k, str) for k in value):
+            raise Untranslatable("dict with non-string keys (JavaScript object keys are strings)")
+        return "{" + ", ".join(f"{string(k)}: {literal(v, t.args[1])}" for k, v in value.items()) + "}"
+    raise Untranslatable(f"value {value!r}")
+
+
+def check_types(t) -> None:
+    if t.kind == "dict" and t.args[0].kind not in ("str", "unknown"):
+        raise Untranslatable("dict with non-string keys (JavaScript object keys are strings)")
+    for a in t.args:
+        check_types(a)
+
+
+def test_main(p: Problem, call_name: str, lit) -> str:
+    lines = ["", EQUAL, "function __crucible_fail(i) {", f'  console.error("{FAIL_MARK} " + i);',
+             "  process.exit(1);", "}", ""]
+    for i, c in enumerate(p.cases):
+        args = ", ".join(lit(v, t) for v, (_, t) in zip(c.args, p.params))
+        call = f"{call_name}({args})"
+        if c.tolerance is not None:
+            lines.append(f"if (!(Math.abs({call} - {lit(c.expected, p.returns)}) < {float_text(c.tolerance)})) "
+                         f"__crucible_fail({i});")
+        else:
+            lines.append(f"if (!__crucible_equal({call}, {lit(c.expected, p.returns)})) __crucible_fail({i});")
+    return "\n".join(lines) + "\n"
+
+
+def translate(p: Problem) -> Translation:
+    for _, t in p.params + [("", p.returns)]:
+        check_types(t)
+    params = ", ".join(safe_name(n, RESERVED) for n, _ in p.params)
+    name = safe_name(p.name, RESERVED)
+    header = ""
+    prompt = header + comment_block(p.doc, "//") + f"function {name}({params}) {{\n"
+    return Translation(p.task_id, "javascript", header, prompt, test_main(p, name, literal), stop=["\n}"],
+                       closer="\n}\n", defines=rf"^\s*(async\s+)?function\s+{name}\s*\(", name=name)

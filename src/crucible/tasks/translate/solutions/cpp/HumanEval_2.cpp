@@ -1,0 +1,3 @@
+double truncate_number(double number) {
+    return number - std::floor(number);
+}

@@ -1,0 +1,3 @@
+long strlen(std::string string) {
+    return (long)string.size();
+}

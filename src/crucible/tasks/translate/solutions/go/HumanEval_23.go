@@ -1,0 +1,3 @@
+func strlen(string_ string) int {
+	return len([]rune(string_))
+}

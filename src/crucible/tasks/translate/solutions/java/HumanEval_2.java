@@ -1,0 +1,3 @@
+    public static double truncate_number(double number) {
+        return number - Math.floor(number);
+    }

@@ -1,0 +1,3 @@
+    public static long strlen(String string) {
+        return string.codePointCount(0, string.length());
+    }

@@ -1,0 +1,7 @@
+function longest(strings) {
+  let best = undefined;
+  for (const s of strings) {
+    if (best === undefined || s.length > best.length) best = s;
+  }
+  return best;
+}

@@ -1,0 +1,3 @@
+function truncate_number(number) {
+  return number % 1.0;
+}

@@ -1,0 +1,3 @@
+function strlen(string) {
+  return string.length;
+}

@@ -1,0 +1,3 @@
+function filter_by_prefix(strings, prefix) {
+  return strings.filter((s) => s.startsWith(prefix));
+}

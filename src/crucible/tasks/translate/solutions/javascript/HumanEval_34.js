@@ -1,0 +1,3 @@
+function unique(l) {
+  return [...new Set(l)].sort((a, b) => a - b);
+}

@@ -1,0 +1,3 @@
+fn truncate_number(number: f64) -> f64 {
+    number - number.floor()
+}

@@ -1,0 +1,3 @@
+function truncate_number(number_: number): number {
+  return number_ - Math.floor(number_);
+}

@@ -1,0 +1,3 @@
+function strlen(string_: string): number {
+  return string_.length;
+}

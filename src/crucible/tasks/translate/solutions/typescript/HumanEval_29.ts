@@ -1,0 +1,3 @@
+function filter_by_prefix(strings: string[], prefix: string): string[] {
+  return strings.filter((s) => s.startsWith(prefix));
+}

@@ -165,15 +165,30 @@ class CausalSelfAttention(nn.Module):
         self.v_proj = nn.Linear(C, kv, bias=False)
         self.o_proj = nn.Linear(C, C, bias=False)
         self.ve_gate = nn.Parameter(torch.zeros(1)) if has_value_embed else None
+        self._fused = (None, None)   # (key, weight): q/k/v weights stacked, for inference
+
+    def _fused_qkv(self) -> torch.Tensor:
+        """[q; k; v] weights in one matrix (one matmul instead of three when decoding), rebuilt
+        whenever a weight changes (in-place updates bump `_version`; `.to()` moves `data_ptr`)."""
+        ws = (self.q_proj.weight, self.k_proj.weight, self.v_proj.weight)
+        key = tuple((w._version, w.data_ptr(), w.dtype) for w in ws)
+        if self._fused[0] != key:
+            self._fused = (key, torch.cat([w.detach() for w in ws]))
+        return self._fused[1]
 
     def forward(self, x, cos, sin, mask, ve=None, kv_cache: KVCache | None = None):
         B, T, C = x.shape
-        q = self.q_proj(x).view(B, T, self.n_head, self.head_dim)
-        k = self.k_proj(x).view(B, T, self.n_kv_head, self.head_dim)
-        v = self.v_proj(x).view(B, T, self.n_kv_head, self.head_dim)
+        H, Hk, D = self.n_head, self.n_kv_head, self.head_dim
+        if torch.is_grad_enabled():
+            q = norm(apply_rope(self.q_proj(x).view(B, T, H, D), cos, sin))
+            k = norm(apply_rope(self.k_proj(x).view(B, T, Hk, D), cos, sin))
+            v = self.v_proj(x).view(B, T, Hk, D)
+        else:  # inference: one matmul, and q and k rotated and normalised as one tensor
+            qkv = F.linear(x, self._fused_qkv().to(x.dtype)).view(B, T, H + 2 * Hk, D)
+            qk = norm(apply_rope(qkv[:, :, :H + Hk], cos, sin))
+            q, k, v = qk[:, :, :H], qk[:, :, H:], qkv[:, :, H + Hk:]
         if ve is not None:
             v = v + self.ve_gate.to(v.dtype) * ve.view_as(v)
-        q, k = norm(apply_rope(q, cos, sin)), norm(apply_rope(k, cos, sin))
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         if kv_cache is not None:
             start, end = kv_cache.pos, kv_cache.pos + T

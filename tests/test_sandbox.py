@@ -6,6 +6,7 @@ test planted are intact.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -23,12 +24,17 @@ import pytest
 
 from crucible.languages import run_program
 from crucible.sandbox import Limits, run
-from crucible.sandbox.uids import FIRST_UID, POOL_SIZE
+from crucible.sandbox.uids import FIRST_UID, LOCK_DIR, POOL_SIZE
 
 CRUCIBLE = [sys.executable, "-m", "crucible"]
 
 
 def sandbox_processes() -> list[int]:
+    """Live processes of a pool uid whose lease is released: they outlived their sandbox.
+
+    (Sandboxes of tests running in parallel hold their lease, so they do not count; nor do zombies,
+    dead PID-1s waiting for the host's init to reap them.)
+    """
     pids = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -36,9 +42,35 @@ def sandbox_processes() -> list[int]:
                 uid = os.stat(f"/proc/{entry}").st_uid
             except FileNotFoundError:
                 continue
-            if FIRST_UID <= uid < FIRST_UID + POOL_SIZE:
+            if FIRST_UID <= uid < FIRST_UID + POOL_SIZE and not _leased(uid) and not _zombie(entry):
                 pids.append(int(entry))
     return pids
+
+
+def _zombie(pid: str) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in "ZX"
+    except OSError:
+        return True  # gone
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return open(f"/proc/{pid}/cmdline").read().replace("\0", " ")[:200]
+    except OSError:
+        return "?"
+
+
+def _leased(uid: int) -> bool:
+    fd = os.open(LOCK_DIR / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
 
 
 @pytest.fixture
@@ -53,7 +85,8 @@ def planted(tmp_path):
     deadline = time.time() + 2
     while sandbox_processes() and time.time() < deadline:
         time.sleep(0.05)
-    assert sandbox_processes() == [], "a sandboxed process outlived its run"
+    strays = {pid: _cmdline(pid) for pid in sandbox_processes()}
+    assert strays == {}, "a sandboxed process outlived its run"
 
 
 def py(source: str, **kw):

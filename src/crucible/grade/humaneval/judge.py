@@ -380,13 +380,17 @@ class Judge:
         return status, detail[:300], round(time.monotonic() - start, 4)
 
     def _attempt(self, task: Task, program: str) -> tuple[str, str]:
+        try:
+            program_message = codec.encode((task.entry_point, program))
+        except codec.CodecError as e:
+            return "compile_error", f"the program cannot be sent: {e}"
         if not self.sandbox.running:
             self.sandbox.start()
         chan = Channel(self.sandbox.begin(self.cpu_s), time.monotonic() + self.limits.deadline_s,
                        self.limits.deadline_s)
         kill = False
         try:
-            chan.send(b"P", codec.encode((task.entry_point, program)))
+            chan.send(b"P", program_message)
             kind, value = chan.recv()
             if kind == b"L" and value is None:
                 verdict = self._check(task, CandidateProxy(chan, task.entry_point))

@@ -61,4 +61,16 @@ if [ ! -f "$PREFIX/zig/global-cache/.warm" ]; then
   $SUDO chmod -R a+rX "$PREFIX"
   rm -rf "$tmp"
 fi
+# Precompile <bits/stdc++.h> for the flags crucible's C++ builds use (see languages/cpp.py): 1.6 s -> 0.3 s.
+pch="$PREFIX/cxx-pch/bits/stdc++.h.gch"
+gxx_version=$(/usr/bin/g++ -dumpfullversion)
+if [ ! -f "$pch" ] || [ "$(cat "$PREFIX/cxx-pch/version" 2>/dev/null)" != "$gxx_version" ]; then
+  includes=$(echo '#include <bits/stdc++.h>' | /usr/bin/g++ -std=gnu++17 -x c++ -H -fsyntax-only - 2>&1)
+  header=$(echo "$includes" | awk '/bits\/stdc\+\+\.h/ {print $2; exit}')
+  echo "g++: precompiling $header -> $pch"
+  $SUDO mkdir -p "$PREFIX/cxx-pch/bits"
+  $SUDO /usr/bin/g++ -O2 -std=gnu++17 -x c++-header "$header" -o "$pch.tmp" && $SUDO mv "$pch.tmp" "$pch"
+  echo "$gxx_version" | $SUDO tee "$PREFIX/cxx-pch/version" >/dev/null
+  $SUDO chmod -R a+rX "$PREFIX/cxx-pch"
+fi
 echo "toolchains ready under /usr and $PREFIX"

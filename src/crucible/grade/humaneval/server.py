@@ -51,6 +51,7 @@ def main() -> None:
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)  # orphans are ours to reap
     for name in PRELOAD:
         __import__(name)
+    baseline = process_state()
     send(ctrl, ("ready",))
     child = None
     while True:
@@ -69,7 +70,10 @@ def main() -> None:
                     os._exit(0)
             os.close(fds[0])
         elif msg[0] == "end" and child is not None:
-            send(ctrl, ("done",) + finish(child, mode, workdir))
+            done = finish(child, mode, workdir)
+            if process_state() != baseline:  # a child lowered our rlimits (prlimit) or priority
+                done = done[:-1] + (False,)
+            send(ctrl, ("done",) + done)
             child = None
         else:
             return  # protocol error: let the judge start a fresh sandbox
@@ -108,17 +112,24 @@ def finish(child: int, mode: str, workdir: str) -> tuple:
     return exited, sig, code, round(usage.ru_utime + usage.ru_stime, 4), clean
 
 
-def wipe(top: str) -> bool:
+def process_state() -> tuple:
+    """What a same-uid child could change about this process from outside: rlimits, nice, CPUs."""
+    limits = tuple(resource.getrlimit(getattr(resource, n)) for n in dir(resource) if n.startswith("RLIMIT_"))
+    return limits, os.getpriority(os.PRIO_PROCESS, 0), os.sched_getaffinity(0)
+
+
+def wipe(top: str, mode: int = 0o755) -> bool:
     """Empty `top`; False if something could not be removed (the judge then starts a fresh sandbox)."""
     try:
-        for entry in os.scandir(top):
-            if entry.is_dir(follow_symlinks=False):
-                os.chmod(entry.path, 0o700)
-                if not wipe(entry.path):
-                    return False
-                os.rmdir(entry.path)
-            else:
-                os.unlink(entry.path)
+        os.chmod(top, mode)  # a child may have made it read-only
+        with os.scandir(top) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    if not wipe(entry.path, 0o700):
+                        return False
+                    os.rmdir(entry.path)
+                else:
+                    os.unlink(entry.path)
         return True
     except (OSError, RecursionError):
         return False

@@ -106,3 +106,16 @@ def test_languages_command_lists_versions_and_readiness(capsys):
     assert cli(["languages"]) == 0
     table = capsys.readouterr().out
     assert "kotlin" in table and "1.3.31" in table and "unavailable" in table
+
+
+@pytest.mark.parametrize("lang", MODULES)
+def test_crucible_exec_runs_every_language(lang, tmp_path, capsys):
+    source = tmp_path / get(lang).source_name
+    source.write_text(PROGRAMS[lang]["correct"])
+    assert cli(["exec", "--lang", lang, str(source), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["status"], out["stdout"].strip()) == ("ok", ANSWER), out
+    source.write_text(PROGRAMS[lang]["broken"])
+    assert cli(["exec", "--lang", lang, str(source), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "compile_error" and out["stderr"].strip(), out

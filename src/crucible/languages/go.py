@@ -1,7 +1,8 @@
 """Go: Debian's golang-go, `go build` of one file outside any module (GO111MODULE=off, no proxy).
 
-The compiler writes its build cache to the sandbox's /tmp (a fresh tmpfs per build): Debian's Go
-1.19 ships the standard library precompiled, so a cold cache costs little. Runs get GOMAXPROCS=2.
+The compiler's build cache goes in the build's own work dir (fresh per build, so nothing is shared
+between programs; relative to $PWD so --unsafe-no-sandbox builds do not share one either): Debian's
+Go 1.19 ships the standard library precompiled, so a cold cache costs little. Runs get GOMAXPROCS=2.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from crucible.sandbox import Limits, Outcome
 
 GO = "/usr/bin/go"
 RECIPE = Recipe(
-    source_name="main.go", compile=(GO, "build", "-o", "main", "main.go"), artifacts=("main",),
-    execute=("./main",), min_procs=64,
-    compile_env={"GOCACHE": "/tmp/go-build", "GOPATH": "/tmp/go", "GO111MODULE": "off", "GOPROXY": "off",
+    source_name="main.go",
+    compile=("/bin/sh", "-c", f'GOCACHE="$PWD/.gocache" GOPATH="$PWD/.gopath" exec {GO} build -o main main.go'),
+    artifacts=("main",), execute=("./main",), min_procs=64,
+    compile_env={"GO111MODULE": "off", "GOPROXY": "off",
                  "GOFLAGS": "-buildvcs=false", "CGO_ENABLED": "0", "GOTOOLCHAIN": "local"},
     run_env={"GOMAXPROCS": "2"}, compile_limits=COMPILE_LIMITS,
 )

@@ -4,7 +4,8 @@
 `std.io.getStdOut().writer()` API. Builds use ReleaseSafe (overflow and bounds checks stay on, so
 they show up as runtime errors) with `-fstrip`, which skips compiling the DWARF-reading panic handler
 (5 s -> 0.3 s per program). The compiler-rt library every build needs is prebuilt by `make toolchains`
-into a read-only global cache that each build copies into its own /tmp (~1 s saved per build).
+into a read-only global cache that each build copies into its own work dir (~1 s saved per build;
+relative paths, so --unsafe-no-sandbox builds share nothing either).
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ WARM_CACHE = f"{HOME}/global-cache"
 FLAGS = "-O ReleaseSafe -fstrip"
 RECIPE = Recipe(
     source_name="main.zig",
-    compile=("/bin/sh", "-c", f"if [ -d {WARM_CACHE} ]; then cp -r {WARM_CACHE} /tmp/zg; fi; "
-             f"exec {ZIG} build-exe main.zig {FLAGS} --cache-dir /tmp/zc --global-cache-dir /tmp/zg "
+    compile=("/bin/sh", "-c", f"if [ -d {WARM_CACHE} ]; then cp -r {WARM_CACHE} .zig-global; fi; "
+             f"exec {ZIG} build-exe main.zig {FLAGS} --cache-dir .zig-cache --global-cache-dir .zig-global "
              "-femit-bin=main"),
     artifacts=("main",), execute=("./main",))
 

@@ -258,3 +258,16 @@ def test_nothing_a_sample_leaves_behind_reaches_the_next():
                            ("census2", problem, census), ("both", problem, both)], 1, FAST))
     assert not verdicts.pop("both").passed
     assert all(v.passed for v in verdicts.values()), verdicts
+
+
+def test_the_sandbox_offers_only_small_wiped_scratch_space_and_no_nested_namespaces():
+    problem = custom("assert candidate() == {'unshare': -1, 'writable': ['/dev/shm', '/tmp']}")
+    probe = body("""
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        unshare = libc.unshare(0x10000000)  # CLONE_NEWUSER
+        places = ["/", "/dev", "/dev/shm", "/tmp", "/sandbox", "/harness", "/usr", "/etc",
+                  "/usr/lib/python3/dist-packages", "/proc/self"]
+        return {"unshare": unshare, "writable": sorted(p for p in places if os.access(p, os.W_OK))}""")
+    verdict = run([("probe", problem, probe)], workers=1)["probe"]
+    assert verdict.passed, verdict

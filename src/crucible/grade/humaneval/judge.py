@@ -53,11 +53,13 @@ SERVER_CPU_S = 7 * 24 * 3600   # the server's own lifetime CPU; each child gets 
 START_TIMEOUT_S = 20.0
 END_TIMEOUT_S = 10.0
 PR_SET_PDEATHSIG = 1
-# The sandbox's other RAM-backed mounts (/dev, the tmpfs over hidden package dirs) go read-only and
-# /dev/shm gets a small size cap: only /tmp (size-capped) and /dev/shm are writable, and both are
-# emptied after every sample, so nothing a sample writes can reach the next one.
-ONLY_TMP_WRITABLE = (["--size", str(16 << 20), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
-                     + [a for d in HIDDEN_DIRS if os.path.isdir(d) for a in ("--remount-ro", d)])
+# On top of crucible.sandbox's isolation, for a server that outlives its samples: the other RAM-backed
+# mounts (/dev, the tmpfs over hidden package dirs) go read-only and /dev/shm gets a small size cap,
+# so only /tmp (size-capped) and /dev/shm are writable, both emptied after every sample; and no
+# nested user namespaces (a process there would be harder to account for).
+EXTRA_ISOLATION = (["--size", str(16 << 20), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
+                   + [a for d in HIDDEN_DIRS if os.path.isdir(d) for a in ("--remount-ro", d)]
+                   + ["--unshare-user", "--disable-userns"])
 BUILTIN_EXCEPTIONS = {n: c for n, c in vars(builtins).items()
                       if isinstance(c, type) and issubclass(c, Exception)}
 
@@ -127,7 +129,7 @@ class Sandbox:
             binds = [(str(self.harness / n), f"{HARNESS}/{n}") for n in SERVER_FILES]
             prefix = bwrap_argv(self.workdir, ro_binds=binds)
             assert prefix[-1] == "--"
-            argv = prefix[:-1] + ONLY_TMP_WRITABLE + ["--as-pid-1", "--"] + limited_argv(  # bash is PID 1:
+            argv = prefix[:-1] + EXTRA_ISOLATION + ["--as-pid-1", "--"] + limited_argv(  # bash is PID 1:
                 [*python, f"{HARNESS}/server.py", str(theirs.fileno()), "pidns", "/tmp"],  # kill(-1) spares it
                 server_limits, report_fd)
         kw = dict(user=uid, group=uid, extra_groups=[]) if uid is not None else {}

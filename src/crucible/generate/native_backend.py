@@ -28,6 +28,8 @@ class NativeBackend:
             self.engine = Engine.load(path, device=device, tools=tools)
         except (FileNotFoundError, ValueError, KeyError) as e:
             raise BackendError(f"{self.spec}: cannot load a crucible checkpoint: {e}") from None
+        from crucible.generate.hf_backend import small_on_cpu
+        small_on_cpu(self.engine.model, device)
         self.tokenizer = self.engine.tokenizer
         self.lock = threading.Lock()
 

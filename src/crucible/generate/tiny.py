@@ -66,7 +66,7 @@ def build_tiny_hf_model(out: str | Path, texts: list, chats: list[list[dict]] = 
 
     config = LlamaConfig(vocab_size=len(tok), hidden_size=hidden, intermediate_size=4 * hidden,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=max(256, 2 * max(map(len, sequences))),
+                         max_position_embeddings=2048,
                          bos_token_id=bos, eos_token_id=[eos, end], pad_token_id=tok.pad_token_id,
                          tie_word_embeddings=False)
     model = LlamaForCausalLM(config)

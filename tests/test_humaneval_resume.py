@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -79,6 +80,8 @@ def test_killed_and_resumed_run_matches_an_uninterrupted_one(tmp_path):
         assert rows_in(resumed) < n
     subprocess.run(eval_cmd(sample_file, resumed), check=True, capture_output=True)
 
+    from crucible.grade.humaneval.pool import BASE_PREFIX
+    assert not list(Path(tempfile.gettempdir()).glob(f"{BASE_PREFIX}{proc.pid}-*"))  # swept by the last run
     rows = [json.loads(l) for l in (resumed / "results.jsonl").read_text().splitlines()]
     keys = Counter((r["task_id"], r["sample_index"]) for r in rows)
     assert len(rows) == n and set(keys.values()) == {1}

@@ -27,6 +27,18 @@ from crucible.grade import Verdict
 from crucible.sandbox import Limits
 
 JUDGE_SLACK_S = 30.0  # sandbox restarts and the judge's own work, on top of two sample deadlines
+BASE_PREFIX = "crucible-judge-"  # + host pid: a judge's scratch dir, removed by close()
+
+
+def sweep_stale_dirs() -> None:
+    """Remove scratch dirs left by grading hosts that were SIGKILLed (their pid is gone)."""
+    for d in Path(tempfile.gettempdir()).glob(f"{BASE_PREFIX}*-*"):
+        try:
+            os.kill(int(d.name[len(BASE_PREFIX):].split("-")[0]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (ValueError, PermissionError):
+            continue
 
 
 class JudgeClient:
@@ -40,7 +52,7 @@ class JudgeClient:
         self.buf = b""
 
     def _start(self) -> None:
-        self.base = Path(tempfile.mkdtemp(prefix="crucible-judge-"))
+        self.base = Path(tempfile.mkdtemp(prefix=f"{BASE_PREFIX}{os.getpid()}-"))
         os.chmod(self.base, 0o711)  # the sandbox uid must reach its work dir inside, not list others
         config = {"limits": asdict(self.limits), "unsafe": self.unsafe, "base": str(self.base),
                   "parent": os.getpid()}
@@ -109,6 +121,7 @@ def grade(jobs: Iterable[tuple[str, dict, str]], workers: int, limits: Limits,
     jobs = list(jobs)
     if not jobs:
         return
+    sweep_stale_dirs()
     todo: queue.SimpleQueue = queue.SimpleQueue()
     for job in jobs:
         todo.put(job)

@@ -146,3 +146,24 @@ def test_save_and_load(model, tmp_path):
 def test_load_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         GPT.from_pretrained(tmp_path)
+
+
+def test_decoding_path_matches_and_never_touches_training(model):
+    idx = torch.randint(0, 320, (2, 11))
+    with torch.no_grad():
+        plain = model(idx)
+        with model.decoding():
+            fused = model(idx)
+    torch.testing.assert_close(fused, plain, atol=2e-5, rtol=1e-4)
+    with model.decoding():              # gradients on: the ordinary path, weights get gradients
+        model(idx, idx).backward()
+    assert model.model.layers[0].self_attn.q_proj.weight.grad is not None
+    model.zero_grad(set_to_none=True)
+    assert not any(b.self_attn.fuse_qkv for b in model.model.layers)
+
+
+def test_training_forward_compiles_without_graph_breaks():
+    model = tiny.random_gpt(vocab_size=320, unet_skips=True, value_embeds=True, n_layer=4).train()
+    idx = torch.randint(0, 320, (2, 16))
+    explained = torch._dynamo.explain(model)(idx, idx)
+    assert explained.graph_break_count == 0, [b.reason for b in explained.break_reasons]

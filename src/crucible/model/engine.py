@@ -166,7 +166,7 @@ class Engine:
             return []
         if any(len(p) == 0 for p in prompts):
             raise ValueError("every prompt needs at least one token (start base-model prompts with <|bos|>)")
-        with torch.inference_mode(), self.autocast():
+        with torch.inference_mode(), self.autocast(), self.model.decoding():
             rows = self._run(prompts, n, params, on_token)
         return [[self._completion(rows[i * n + j]) for j in range(n)] for i in range(len(prompts))]
 

@@ -24,9 +24,10 @@ One dial: `GPTConfig.from_depth(depth, vocab_size)` sets width = 64·depth (roun
 Module and parameter names follow Llama's (`model.layers.0.self_attn.q_proj`), so the checkpoint
 that `save_pretrained` writes loads as a Hugging Face model (see `hf.py`) and PEFT's usual target
 names (q_proj, v_proj, ...) apply. This file imports only torch: the engine's KV cache (`KVCache`)
-is defined here because `forward` writes into it. Under `torch.inference_mode()` (the engine)
-attention multiplies by the q/k/v weights stacked into one matrix (cached, rebuilt when a weight
-changes) and rotates/normalises q and k together: fewer, larger ops per decoded token.
+is defined here because `forward` writes into it. Inside `GPT.decoding()` (the engine), with
+gradients off, attention multiplies by the q/k/v weights stacked into one matrix (cached, rebuilt
+when a weight changes) and rotates/normalises q and k together: fewer, larger ops per decoded
+token. Training, and `torch.compile` of it, never take that path.
 
 Not covered: dropout (small models trained on much data do not need it), biases, MoE,
 sliding-window attention.
@@ -37,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -167,7 +169,8 @@ class CausalSelfAttention(nn.Module):
         self.v_proj = nn.Linear(C, kv, bias=False)
         self.o_proj = nn.Linear(C, C, bias=False)
         self.ve_gate = nn.Parameter(torch.zeros(1)) if has_value_embed else None
-        self._fused = (None, None)   # (key, weight): q/k/v weights stacked, for inference
+        self._fused = (None, None)   # (key, weight): q/k/v weights stacked, for decoding
+        self.fuse_qkv = False        # set by GPT.decoding()
 
     def _fused_qkv(self) -> torch.Tensor:
         """[q; k; v] weights in one matrix (one matmul instead of three when decoding), rebuilt
@@ -181,11 +184,11 @@ class CausalSelfAttention(nn.Module):
     def forward(self, x, cos, sin, mask, ve=None, kv_cache: KVCache | None = None):
         B, T, C = x.shape
         H, Hk, D = self.n_head, self.n_kv_head, self.head_dim
-        if not torch.is_inference_mode_enabled():
+        if not self.fuse_qkv or torch.is_grad_enabled():
             q = norm(apply_rope(self.q_proj(x).view(B, T, H, D), cos, sin))
             k = norm(apply_rope(self.k_proj(x).view(B, T, Hk, D), cos, sin))
             v = self.v_proj(x).view(B, T, Hk, D)
-        else:  # the engine (inference mode): one matmul; q and k rotated and normalised as one tensor
+        else:  # decoding: one matmul; q and k rotated and normalised as one tensor
             qkv = F.linear(x, self._fused_qkv().to(x.dtype)).view(B, T, H + 2 * Hk, D)
             qk = norm(apply_rope(qkv[:, :, :H + Hk], cos, sin))
             q, k, v = qk[:, :, :H], qk[:, :, H:], qkv[:, :, H + Hk:]
@@ -352,6 +355,19 @@ class GPT(nn.Module):
         if targets is None:
             return logits
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+
+    @contextmanager
+    def decoding(self):
+        """Within this block, no-grad forwards use the fused decoding path (see the module doc)."""
+        attns = [block.self_attn for block in self.model.layers]
+        before = [a.fuse_qkv for a in attns]
+        for a in attns:
+            a.fuse_qkv = True
+        try:
+            yield self
+        finally:
+            for a, b in zip(attns, before):
+                a.fuse_qkv = b
 
     # -- introspection ---------------------------------------------------------------------------
     def num_params(self, *, embeddings: bool = True) -> int:

@@ -139,3 +139,29 @@ def test_serve_refuses_a_bad_model_with_exit_2(tmp_path):
     done = subprocess.run([sys.executable, "-m", "crucible", "serve", "--model", f"hf:{tmp_path / 'nope'}"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "not a directory" in done.stderr
+
+
+def test_in_process_server_on_the_native_engine(tmp_path):
+    import threading
+
+    from crucible.model import tiny
+    from crucible.serve import make_server
+
+    tiny.random_gpt(tiny.tokenizer()).save_pretrained(tmp_path, tiny.tokenizer())
+    backend = load_backend(f"native:{tmp_path}")
+    httpd = make_server(backend, "127.0.0.1", 0, name="gpt")
+    httpd.verbose = False
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    try:
+        want = backend.chat([{"role": "user", "content": "hi"}], 2, GenParams(max_tokens=12, temperature=1.0, seed=3))
+        status, reply = post(url + "/chat/completions", {"model": "gpt", "messages": [{"role": "user", "content": "hi"}],
+                                                          "n": 2, "max_tokens": 12, "temperature": 1.0, "seed": 3})
+        assert status == 200 and [c["message"]["content"] for c in reply["choices"]] == [g.text for g in want]
+        remote = load_backend(f"openai:gpt@{url}")
+        pieces: list[str] = []
+        streamed, = remote.complete("def f(", 1, GenParams(max_tokens=12), on_text=lambda i, t: pieces.append(t))
+        assert streamed.text == "".join(pieces) == backend.complete("def f(", 1, GenParams(max_tokens=12))[0].text
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

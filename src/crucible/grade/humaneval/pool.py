@@ -148,9 +148,17 @@ def grade(jobs: Iterable[tuple[str, dict, str]], workers: int, limits: Limits,
     threads = [threading.Thread(target=work, args=(c,), daemon=True) for c in clients]
     for t in threads:
         t.start()
+    pending = {key for key, _, _ in jobs}
     try:
-        for _ in range(len(jobs)):
-            yield done.get()
+        while pending:
+            try:
+                key, verdict = done.get(timeout=1.0)
+            except queue.Empty:
+                if any(t.is_alive() for t in threads):
+                    continue
+                key, verdict = next(iter(pending)), Verdict("sandbox_error", "its grader thread died")
+            pending.discard(key)
+            yield key, verdict
     finally:
         stop.set()
         for c in clients:  # interrupted: stop the judges now rather than after their current sample

@@ -165,3 +165,17 @@ def test_in_process_server_on_the_native_engine(tmp_path):
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_served_samples_equal_in_process_samples(server, tmp_path):
+    from crucible.cli import main as cli
+
+    argv = ["--limit", "3", "--n", "2", "--temperature", "0.9", "--seed", "5", "--max-tokens", "32", "--k", "1"]
+    done = eval_cli("--model", f"openai:tiny@{server}", "--out", str(tmp_path / "served"), *argv)
+    assert done.returncode == 0, done.stderr
+    assert cli(["eval", "humaneval", "--model", f"hf:{demo_model()}", "--out", str(tmp_path / "local"),
+                "--no-progress", *argv]) == 0
+    def samples(name):
+        return sorted((r["task_id"], r["sample_index"], r["completion"]) for r in rows(tmp_path / name / "samples.jsonl"))
+    assert samples("served") == samples("local")  # same seeds reach the same model: the server adds nothing
+    assert len({s[2] for s in samples("local")}) > 1

@@ -9,6 +9,7 @@ writes, not what it can find out by running code; pass tools=True to turn it on.
 
 from __future__ import annotations
 
+import random
 import threading
 
 from crucible.generate.backends import BackendError, GenParams, Generation, OnText, StopStream
@@ -48,7 +49,8 @@ class NativeBackend:
         from crucible.model.engine import SamplingParams
 
         sampling = SamplingParams(max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
-                                  top_k=params.top_k, seed=params.seed or 0, stop=tuple(params.stop))
+                                  top_k=params.top_k, stop=tuple(params.stop),
+                                  seed=params.seed if params.seed is not None else random.randrange(1 << 31))
         streams = [StopStream(tuple(params.stop)) for _ in range(n)]
         shown = [""] * n
 

@@ -74,7 +74,7 @@ class PretrainConfig:
     # machine
     seed: int = 1337
     device: str = "auto"                # auto | cpu | cuda
-    dtype: str = "auto"                 # auto (bf16 autocast on GPU) | float32 | bfloat16
+    dtype: str = "auto"                 # auto (bf16 autocast on GPU / bf16-capable CPU) | float32 | bfloat16
     compile: str = "auto"               # auto (on GPU) | yes | no
     dist: str = "ddp"                   # ddp | fsdp (under torchrun)
     threads: int = 0                    # CPU threads for torch (0: torch's default)

@@ -64,10 +64,11 @@ class _ChunkedLinearCE(torch.autograd.Function):
             if t is not None:
                 grad.mul_(1.0 - t * t)                  # through softcap * tanh(z / softcap)
             grad = grad.to(hidden.dtype)
+            # plain matmuls (not in-place addmm_), so that autocast runs them in bf16 where enabled
             if grad_h is not None:
                 grad_h[start:start + chunk_size] = grad @ weight.to(hidden.dtype)
             if grad_w is not None:
-                grad_w.addmm_(grad.t().float(), h.float())
+                grad_w += grad.t() @ h
         loss = total / count
         if need_grad:
             if grad_h is not None:

@@ -56,11 +56,29 @@ def expected(k: int) -> str:
     return str(k * (k + 1) * (2 * k + 1) // 6)
 
 
+LATENCIES: list[float] = []  # per-sample wall seconds of the last timed_map
+
+
 def timed_map(fn, items, workers: int) -> tuple[float, list]:
+    def one(item):
+        t = time.perf_counter()
+        r = fn(item)
+        return r, time.perf_counter() - t
+
     start = time.perf_counter()
     with ThreadPoolExecutor(workers) as pool:
-        out = list(pool.map(fn, items))
-    return time.perf_counter() - start, out
+        pairs = list(pool.map(one, items))
+    LATENCIES[:] = [dt for _, dt in pairs]
+    return time.perf_counter() - start, [r for r, _ in pairs]
+
+
+def spread() -> dict:
+    """Per-sample latency in ms: median and the 10th-90th percentile range (the run's own spread)."""
+    import numpy as np
+
+    ms = 1000 * np.asarray(LATENCIES)
+    return {"median_ms": float(np.median(ms)), "p10_ms": float(np.percentile(ms, 10)),
+            "p90_ms": float(np.percentile(ms, 90))}
 
 
 def bench_language(lang: str, n: int, workers: int) -> dict:
@@ -69,7 +87,7 @@ def bench_language(lang: str, n: int, workers: int) -> dict:
 
     limits = Limits(timeout_s=10)
     language = get(lang)
-    row = {"language": lang, "version": language.version(), "n": n}
+    row = {"language": lang, "version": language.version(), "n": n, "compiled": language.compiled}
 
     build.reset_stats()
     ks = [1000 + i for i in range(n)]
@@ -77,19 +95,21 @@ def bench_language(lang: str, n: int, workers: int) -> dict:
     bad = [o.status for o, k in zip(outs, ks) if o.stdout.strip() != expected(k)]
     s = build.stats()
     row["distinct"] = {"samples_per_s": n / secs, "ms_per_sample": 1000 * secs / n, "hit_rate": s["hit_rate"],
-                       "builds": s["builds"], "failed": len(bad)}
+                       "builds": s["builds"], "failed": len(bad), **spread()}
 
     build.reset_stats()
     src = program(lang, 999)
     secs, outs = timed_map(lambda _: run_program(lang, src, limits=limits), range(n), workers)
     s = build.stats()
     row["identical"] = {"samples_per_s": n / secs, "ms_per_sample": 1000 * secs / n, "hit_rate": s["hit_rate"],
-                        "builds": s["builds"], "failed": sum(o.stdout.strip() != expected(999) for o in outs)}
+                        "builds": s["builds"], "failed": sum(o.stdout.strip() != expected(999) for o in outs),
+                        **spread()}
 
     # Cached re-grade vs running the prebuilt artifact directly (interpreted languages: same thing).
     if language.compiled:
         build.reset_stats()
         secs_hit, _ = timed_map(lambda _: run_program(lang, src, limits=limits), range(n), workers)
+        hit_spread = spread()
         recipe = _recipe(lang, src)
         key = build.build_key(lang, language.version(), recipe, src)
         entry = build.cache_root() / key[:2] / key / "artifacts"
@@ -111,6 +131,7 @@ def bench_language(lang: str, n: int, workers: int) -> dict:
         assert all(o.stdout.strip() == expected(999) for o in outs), outs[0]
         row["regrade_ms"] = 1000 * secs_hit / n
         row["run_only_ms"] = 1000 * secs_raw / n
+        row["regrade_spread"], row["run_only_spread"] = hit_spread, spread()
     row["grader"] = grader_identical(lang, src, n, workers)
     return row
 
@@ -145,16 +166,22 @@ def grader_identical(lang: str, src: str, n: int, workers: int) -> dict:
     return {"samples_per_s": n / secs, "executed": summary["executed"], "pass@1": summary["pass@k"]["1"]}
 
 
+def _ms(sp: dict) -> str:
+    return f"{sp['median_ms']:.0f} [{sp['p10_ms']:.0f}–{sp['p90_ms']:.0f}]"
+
+
 def markdown(rows: list[dict]) -> str:
-    lines = ["| language | toolchain | distinct: samples/s (ms each) | builds | identical: samples/s | hit rate | "
-             "cached re-grade ms | run-only ms | grader, identical: samples/s (executed) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = ["Per-sample latency: median [10th–90th percentile] ms of the N samples (2 workers, so a rate is "
+             "about 2000 / median).", "",
+             "| language | toolchain | distinct: samples/s | distinct: ms/sample | builds | identical: samples/s | "
+             "identical: ms/sample | hit rate | cached re-grade ms | run-only ms | grader, identical: samples/s "
+             "(executed) |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         d, i, g = r["distinct"], r["identical"], r["grader"]
-        regrade = f"{r['regrade_ms']:.1f}" if "regrade_ms" in r else "—"
-        run_only = f"{r['run_only_ms']:.1f}" if "run_only_ms" in r else "—"
-        lines.append(f"| {r['language']} | {r['version']} | {d['samples_per_s']:.1f} ({d['ms_per_sample']:.0f}) | "
-                     f"{d['builds']} | {i['samples_per_s']:.1f} | {100 * i['hit_rate']:.0f}% | {regrade} | {run_only} | "
+        regrade = _ms(r["regrade_spread"]) if "regrade_spread" in r else "—"
+        run_only = _ms(r["run_only_spread"]) if "run_only_spread" in r else "—"
+        lines.append(f"| {r['language']} | {r['version']} | {d['samples_per_s']:.1f} | {_ms(d)} | {d['builds']} | "
+                     f"{i['samples_per_s']:.1f} | {_ms(i)} | {f'{100 * i["hit_rate"]:.0f}%' if r['compiled'] else '—'} | {regrade} | {run_only} | "
                      f"{g['samples_per_s']:.0f} ({g['executed']}) |")
     return "\n".join(lines) + "\n"
 

@@ -180,8 +180,9 @@ def markdown(rows: list[dict]) -> str:
         d, i, g = r["distinct"], r["identical"], r["grader"]
         regrade = _ms(r["regrade_spread"]) if "regrade_spread" in r else "—"
         run_only = _ms(r["run_only_spread"]) if "run_only_spread" in r else "—"
+        hit = f"{100 * i['hit_rate']:.0f}%" if r["compiled"] else "—"
         lines.append(f"| {r['language']} | {r['version']} | {d['samples_per_s']:.1f} | {_ms(d)} | {d['builds']} | "
-                     f"{i['samples_per_s']:.1f} | {_ms(i)} | {f'{100 * i["hit_rate"]:.0f}%' if r['compiled'] else '—'} | {regrade} | {run_only} | "
+                     f"{i['samples_per_s']:.1f} | {_ms(i)} | {hit} | {regrade} | {run_only} | "
                      f"{g['samples_per_s']:.0f} ({g['executed']}) |")
     return "\n".join(lines) + "\n"
 

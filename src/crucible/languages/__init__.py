@@ -41,6 +41,7 @@ class Language:
     install: str = ""                           # where `make toolchains` gets it from
     comment: str = "//"                         # line-comment prefix (prompts, translated tests)
     display: str = ""                           # name for tables ("C++")
+    tool: str = ""                              # the compiler/interpreter, for prompts ("rustc 1.63.0")
 
     @property
     def title(self) -> str:

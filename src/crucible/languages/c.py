@@ -28,7 +28,7 @@ def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe:
 
 
 LANGUAGE = Language(
-    name="c", display="C", fence_tags=("c", "h"), source_name="main.c", aliases=("gcc",),
+    tool="gcc", name="c", display="C", fence_tags=("c", "h"), source_name="main.c", aliases=("gcc",),
     stop_sequences=("\n}\n",), version=version, run=run_source, compiled=True,
     install="apt: gcc", comment="//",
 )

@@ -38,7 +38,7 @@ def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe:
 
 
 LANGUAGE = Language(
-    name="cpp", display="C++", fence_tags=("cpp", "c++", "cxx", "cc", "hpp"), source_name="main.cpp",
+    tool="g++", name="cpp", display="C++", fence_tags=("cpp", "c++", "cxx", "cc", "hpp"), source_name="main.cpp",
     aliases=("c++", "cxx", "g++"), stop_sequences=("\n}\n",), version=version, run=run_source,
     compiled=True, install="apt: g++",
 )

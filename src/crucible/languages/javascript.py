@@ -40,7 +40,7 @@ def reclassify_syntax_error(out: Outcome) -> Outcome:
 
 
 LANGUAGE = Language(
-    name="javascript", display="JavaScript", fence_tags=("javascript", "js", "node", "jsx"), source_name="main.js",
+    tool="node", name="javascript", display="JavaScript", fence_tags=("javascript", "js", "node", "jsx"), source_name="main.js",
     aliases=("js", "node"), stop_sequences=("\nfunction ", "\n/*", "\n//", "\nconsole.log"), version=version,
     run=run_source, install="apt: nodejs (any /usr/bin/node >= 18)",
 )

@@ -28,7 +28,7 @@ def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe:
 
 
 LANGUAGE = Language(
-    name="rust", fence_tags=("rust", "rs"), source_name="main.rs", aliases=("rs",),
+    tool="rustc", name="rust", fence_tags=("rust", "rs"), source_name="main.rs", aliases=("rs",),
     stop_sequences=("\nfn ", "\n}\n"), version=version, run=run_source, compiled=True,
     install="apt: rustc",
 )

@@ -34,7 +34,7 @@ BUNDLED = DATA / "puzzles.jsonl"
 SOLUTIONS = DATA / "puzzle_solutions"
 DIFFICULTIES = ("easy", "medium", "hard")
 DEFAULT_TIMEOUT_S = 10.0
-PROMPT = ("Solve this puzzle with a complete {title} program. The program reads no input and prints only the "
+PROMPT = ("Solve this puzzle with a complete {title} program{toolchain}. The program reads no input and prints only the "
           "answer, on a single line, to standard output.\n\nPuzzle ({difficulty}): {statement}\n\n```{tag}\n")
 STOP = ("\n```",)
 # A grading status from the sandbox that is also a verdict (everything but "ok").
@@ -80,8 +80,10 @@ def load_puzzles(path: str | Path | None = None) -> list[dict]:
 
 def prompt_for(puzzle: dict, language: str) -> str:
     lang = get(language)
-    return PROMPT.format(title=lang.title, difficulty=puzzle["difficulty"], statement=puzzle["prompt"],
-                         tag=lang.fence_tags[0])
+    version = lang.version() if lang.ready() else None  # APIs move (Zig, Kotlin): say which one runs it
+    toolchain = f" (built and run with {lang.tool} {version})" if version and lang.tool else ""
+    return PROMPT.format(title=lang.title, toolchain=toolchain, difficulty=puzzle["difficulty"],
+                         statement=puzzle["prompt"], tag=lang.fence_tags[0])
 
 
 def parse_languages(text: str | None) -> list[str]:

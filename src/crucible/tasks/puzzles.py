@@ -160,7 +160,9 @@ class PuzzleSuite:
         return Verdict(status, detail, out.wall_s)
 
     def grade(self, samples, workers: int):
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        from crucible.languages.build import report_stats
+
+        with report_stats(), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             futures = {pool.submit(self.grade_one, s): key for key, s in samples}
             for fut in as_completed(futures):
                 yield futures[fut], fut.result()

@@ -28,7 +28,7 @@ import ast
 import importlib
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 TARGETS = ["javascript", "typescript", "go", "rust", "java", "cpp"]
 FAIL_MARK = "CRUCIBLE-TEST-FAILED"   # printed by a translated test before it exits with status 1

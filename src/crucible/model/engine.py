@@ -1,8 +1,8 @@
 """Sampling from the native GPT with a KV cache: batched, prefix-shared, with tool use.
 
 How a call runs (`generate_batch(prompts, n, params)`):
-1. each distinct prompt is prefilled once (batch 1); its keys/values are then *copied* into the n
-   rows of the batch cache that sample from it (n samples cost one prefill, not n);
+1. each prompt is prefilled once (batch 1); its keys/values are then *copied* into the n rows of
+   the batch cache that sample from it (n samples cost one prefill, not n);
 2. prompts of different lengths are right-aligned in the cache (`KVCache.pad`), so every row writes
    the same slot at every step and the whole batch decodes in lockstep, one forward per token;
 3. a row stops at <|assistant_end|> or <|bos|> (unless `ignore_eos`), at a stop string, or after

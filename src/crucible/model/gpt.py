@@ -189,20 +189,23 @@ class CausalSelfAttention(nn.Module):
             k = norm(apply_rope(self.k_proj(x).view(B, T, Hk, D), cos, sin))
             v = self.v_proj(x).view(B, T, Hk, D)
         else:  # decoding: one matmul; q and k rotated and normalised as one tensor
-            qkv = F.linear(x, self._fused_qkv().to(x.dtype)).view(B, T, H + 2 * Hk, D)
+            qkv = F.linear(x, self._fused_qkv()).view(B, T, H + 2 * Hk, D)
             qk = norm(apply_rope(qkv[:, :, :H + Hk], cos, sin))
             q, k, v = qk[:, :, :H], qk[:, :, H:], qkv[:, :, H + Hk:]
         if ve is not None:
             v = v + self.ve_gate.to(v.dtype) * ve.view_as(v)
         # under autocast the projections are bf16 but RoPE (float32 tables) promotes q, k: re-align
-        q, k, v = q.to(v.dtype).transpose(1, 2), k.to(v.dtype).transpose(1, 2), v.transpose(1, 2)
+        if q.dtype != v.dtype:
+            q, k = q.to(v.dtype), k.to(v.dtype)
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
         if kv_cache is not None:
             start, end = kv_cache.pos, kv_cache.pos + T
             kc, vc = kv_cache.k[self.layer_idx], kv_cache.v[self.layer_idx]
             kc[:, :, start:end] = k
             vc[:, :, start:end] = v
             k, v = kc[:, :, :end], vc[:, :, :end]
-            q = q.to(k.dtype)
+            if q.dtype != k.dtype:
+                q = q.to(k.dtype)
         is_causal = isinstance(mask, str)  # "causal": the plain lower-triangular mask
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if is_causal else mask, is_causal=is_causal,
                                            enable_gqa=self.n_kv_head != self.n_head)
@@ -330,7 +333,8 @@ class GPT(nn.Module):
             mask = (keys[None, None, :] <= rows[:, :, None]) & (keys[None, None, :] >= pad[:, None, None])
             mask = mask[:, None]                                                 # [B, 1, T, slots]
         x = norm(self.model.embed_tokens(idx))
-        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+        if cos.dtype != x.dtype:
+            cos, sin = cos.to(x.dtype), sin.to(x.dtype)
         value_embeds = [e(idx) for e in self.model["value_embeds"]] if "value_embeds" in self.model else []
         outputs = []
         for i, block in enumerate(self.model.layers):

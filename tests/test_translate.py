@@ -74,6 +74,15 @@ def test_walker_infers_types_from_annotations_and_tests():
         translate(he["HumanEval/10"], "rust")
 
 
+def test_docstring_examples_are_rewritten_in_the_target_syntax():
+    he = ht.humaneval_problems()
+    rust_prompt = translate(he["HumanEval/12"], "rust").prompt
+    assert '/// >>> longest(vec![String::from("a"), String::from("b"), String::from("c")])' in rust_prompt
+    assert '/// Some(String::from("a"))' in rust_prompt and "Return None in case" in rust_prompt
+    go_prompt = translate(he["HumanEval/0"], "go").prompt
+    assert "// >>> has_close_elements([]float64{1.0, 2.0, 3.0}, 0.5)\n// false\n" in go_prompt
+
+
 def test_translation_counts_and_reasons():
     counts = ht.counts()
     assert set(counts) == set(TARGETS)

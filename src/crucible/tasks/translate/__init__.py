@@ -16,9 +16,10 @@ does, for every target alike:
    heterogeneous tuple in Go) makes that problem untranslatable *for that target*, with the reason.
 4. The translator renders the prompt (doc comment + signature, open for the body), the literals
    (typed, escaped for that language's string syntax), and a test main that compares with the
-   language's deep equality and prints which test failed.
+   language's deep equality and prints which test failed. Docstring examples (`>>> f([1, 2])` and
+   the result line after it) are rewritten with the same literal renderer; the prose stays as is.
 
-Not covered: docstring examples stay in Python syntax (MultiPL-E's "keep" variant); tests with loops,
+Not covered: prose that names Python values ("return None") is not reworded; tests with loops,
 random inputs or helper code (e.g. HumanEval/32, /38, /50, /53) are reported as untranslatable.
 """
 
@@ -353,6 +354,38 @@ def float_text(value: float) -> str:
     """A float literal every target parses to the same double (repr round-trips; always has . or e)."""
     text = repr(float(value))
     return text if any(c in text for c in ".e") else text + ".0"
+
+
+def translate_doc(p: Problem, render, name: str) -> str:
+    """The docstring with its `>>> f(args)` examples and their results in the target's syntax (each
+    example that does not translate stays as Python). `render(value, type)` is the target's literal."""
+    lines = p.doc.splitlines()
+    out, expect_result = [], False
+    for line in lines:
+        stripped = line.strip()
+        indent = line[:len(line) - len(line.lstrip())]
+        if stripped.startswith(">>>"):
+            expect_result = False
+            try:
+                call = ast.parse(stripped[3:].strip(), mode="eval").body
+                if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id == p.name
+                        and len(call.args) == len(p.params) and not call.keywords):
+                    raise Untranslatable("not a call of the function")
+                args = [render(literal(a), t) for a, (_, t) in zip(call.args, p.params)]
+                out.append(f"{indent}>>> {name}({', '.join(args)})")
+                expect_result = True
+                continue
+            except (Untranslatable, SyntaxError, ValueError, TypeError, ZeroDivisionError):
+                pass
+        elif expect_result and stripped:
+            expect_result = False
+            try:
+                out.append(indent + render(literal(ast.parse(stripped, mode="eval").body), p.returns))
+                continue
+            except (Untranslatable, SyntaxError, ValueError, TypeError, ZeroDivisionError):
+                pass
+        out.append(line)
+    return "\n".join(out)
 
 
 def comment_block(doc: str, prefix: str, indent: str = "") -> str:

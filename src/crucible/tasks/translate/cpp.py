@@ -8,7 +8,7 @@ for control characters (hex escapes in C++ swallow any hex digits that follow th
 from __future__ import annotations
 
 from crucible.tasks.translate import (FAIL_MARK, Problem, Translation, Untranslatable, check_int_range,
-                                      comment_block, float_text, safe_name)
+                                      comment_block, float_text, translate_doc, safe_name)
 
 RESERVED = {"alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case", "catch",
             "char", "class", "compl", "const", "constexpr", "const_cast", "continue", "decltype", "default",
@@ -82,7 +82,7 @@ def translate(p: Problem) -> Translation:
     name = safe_name(p.name, RESERVED)
     ret = type_name(p.returns)
     header = "#include <bits/stdc++.h>\n\n"
-    prompt = header + comment_block(p.doc, "//") + f"{ret} {name}({sig}) {{\n"
+    prompt = header + comment_block(translate_doc(p, literal, name), "//") + f"{ret} {name}({sig}) {{\n"
     lines = ["", "static void crucible_fail(int i) {", f'    std::cerr << "{FAIL_MARK} " << i << std::endl;',
              "    std::exit(1);", "}", "", "int main() {"]
     for i, c in enumerate(p.cases):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from crucible.tasks.translate import (FAIL_MARK, Problem, Translation, Untranslatable, check_int_range,
-                                      comment_block, float_text, safe_name)
+                                      comment_block, float_text, translate_doc, safe_name)
 
 RESERVED = {"break", "default", "func", "interface", "select", "case", "defer", "go", "map", "struct", "chan", "else",
             "goto", "package", "switch", "const", "fallthrough", "if", "range", "type", "continue", "for", "import",
@@ -104,7 +104,7 @@ def translate(p: Problem) -> Translation:
     name = safe_name(p.name, RESERVED)
     ret = type_name(p.returns)
     header = "package main\n\nimport (\n" + "".join(f'\t"{m}"\n' for m in IMPORTS) + ")\n\n"
-    prompt = header + comment_block(p.doc, "//") + f"func {name}({sig_params}) {ret} {{\n"
+    prompt = header + comment_block(translate_doc(p, literal, name), "//") + f"func {name}({sig_params}) {ret} {{\n"
     lines = ["", "".join(f"var _ = {u}\n" for u in USES), EQUAL, "func main() {"]
     for i, c in enumerate(p.cases):
         args = ", ".join(literal(v, t) for v, (_, t) in zip(c.args, p.params))

@@ -9,7 +9,7 @@ octal for control characters: a `\\u000a` escape would be decoded before lexing 
 from __future__ import annotations
 
 from crucible.tasks.translate import (FAIL_MARK, Problem, Translation, Untranslatable, check_int_range,
-                                      comment_block, float_text, safe_name)
+                                      comment_block, float_text, translate_doc, safe_name)
 
 RESERVED = {"abstract", "assert", "boolean", "break", "byte", "case", "catch", "char", "class", "const", "continue",
             "default", "do", "double", "else", "enum", "extends", "final", "finally", "float", "for", "goto", "if",
@@ -82,7 +82,7 @@ def translate(p: Problem) -> Translation:
     name = safe_name(p.name, RESERVED)
     ret = type_name(p.returns)
     header = "import java.util.*;\nimport java.util.stream.*;\nimport java.math.*;\n\npublic class Problem {\n"
-    prompt = header + comment_block(p.doc, "//", "    ") + f"    public static {ret} {name}({sig}) {{\n"
+    prompt = header + comment_block(translate_doc(p, literal, name), "//", "    ") + f"    public static {ret} {name}({sig}) {{\n"
     lines = ["", "    @SuppressWarnings(\"unchecked\")",
              "    static <K, V> HashMap<K, V> crucibleMap(Object... kv) {",
              "        HashMap<K, V> m = new HashMap<>();",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from crucible.tasks.translate import (FAIL_MARK, FLOAT, STR, Problem, T, Translation, Untranslatable,
-                                      check_int_range, comment_block, float_text, safe_name)
+                                      check_int_range, comment_block, float_text, translate_doc, safe_name)
 
 DYNAMIC = True  # values of mixed types are fine: the parameter or result is simply untyped
 RESERVED = {"break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete", "do", "else",
@@ -99,6 +99,6 @@ def translate(p: Problem) -> Translation:
     params = ", ".join(safe_name(n, RESERVED) for n, _ in p.params)
     name = safe_name(p.name, RESERVED)
     header = ""
-    prompt = header + comment_block(p.doc, "//") + f"function {name}({params}) {{\n"
+    prompt = header + comment_block(translate_doc(p, literal, name), "//") + f"function {name}({params}) {{\n"
     return Translation(p.task_id, "javascript", header, prompt, test_main(p, name, literal), stop=["\n}"],
                        closer="\n}\n", defines=rf"^\s*(async\s+)?function\s+{name}\s*\(", name=name)

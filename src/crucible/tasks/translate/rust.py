@@ -9,7 +9,7 @@ so an empty `vec![]` or `HashMap::new()` needs no inference. Strings use Rust's 
 from __future__ import annotations
 
 from crucible.tasks.translate import (FAIL_MARK, Problem, Translation, Untranslatable, check_int_range,
-                                      comment_block, float_text, safe_name)
+                                      comment_block, float_text, translate_doc, safe_name)
 
 RESERVED = {"as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for", "if", "impl",
             "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "Self", "static",
@@ -83,7 +83,7 @@ def translate(p: Problem) -> Translation:
     name = safe_name(p.name, RESERVED)
     ret = type_name(p.returns)
     header = "#![allow(unused_imports, dead_code)]\nuse std::collections::HashMap;\nuse std::collections::HashSet;\n\n"
-    prompt = header + comment_block(p.doc, "///") + f"fn {name}({sig}) -> {ret} {{\n"
+    prompt = header + comment_block(translate_doc(p, literal, name), "///") + f"fn {name}({sig}) -> {ret} {{\n"
     lines = ["", "fn main() {"]
     for i, c in enumerate(p.cases):
         args = ", ".join(literal(v, t) for v, (_, t) in zip(c.args, p.params))

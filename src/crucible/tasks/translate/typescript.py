@@ -6,7 +6,7 @@ Optional -> T | undefined, Any -> any. Literals and the deep-equal are JavaScrip
 
 from __future__ import annotations
 
-from crucible.tasks.translate import Problem, Translation, Untranslatable, comment_block, safe_name
+from crucible.tasks.translate import Problem, Translation, Untranslatable, comment_block, safe_name, translate_doc
 from crucible.tasks.translate.javascript import DYNAMIC, RESERVED, check_types, literal, test_main  # noqa: F401
 
 RESERVED_TS = RESERVED | {"type", "declare", "namespace", "module", "any", "number", "string", "boolean"}
@@ -34,6 +34,6 @@ def translate(p: Problem) -> Translation:
     params = ", ".join(f"{safe_name(n, RESERVED_TS)}: {type_name(t)}" for n, t in p.params)
     name = safe_name(p.name, RESERVED_TS)
     header = ""
-    prompt = header + comment_block(p.doc, "//") + f"function {name}({params}): {type_name(p.returns)} {{\n"
+    prompt = header + comment_block(translate_doc(p, literal, name), "//") + f"function {name}({params}): {type_name(p.returns)} {{\n"
     return Translation(p.task_id, "typescript", header, prompt, test_main(p, name, literal), stop=["\n}"],
                        closer="\n}\n", defines=rf"^\s*(export\s+)?function\s+{name}\s*[(<]", name=name)

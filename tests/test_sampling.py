@@ -217,3 +217,38 @@ def test_eval_command_on_humaneval_with_the_tiny_model(tmp_path, model_dir, caps
     assert "| all | 4 | 4 | 75.0%" in capsys.readouterr().out
     assert cli(argv + ["--limit", "2"]) == 0                # a subset of a finished run: nothing new
     assert len(rows(out / "samples.jsonl")) == 4
+
+
+class Unbatched:
+    """The same backend without `complete_many`: one call per task."""
+
+    def __init__(self, inner):
+        self.inner, self.spec, self.concurrency = inner, inner.spec, 1
+
+    def complete(self, *a, **kw):
+        return self.inner.complete(*a, **kw)
+
+    def close(self):
+        pass
+
+
+def test_greedy_native_batches_tasks_and_matches_one_by_one(tmp_path, monkeypatch):
+    from crucible.generate.backends import load_backend as real_load
+    from crucible.model import tiny
+
+    tiny.random_gpt(tiny.tokenizer()).save_pretrained(tmp_path / "gpt", tiny.tokenizer())
+    native = real_load(f"native:{tmp_path / 'gpt'}")
+    monkeypatch.setattr(native, "close", lambda: None)  # used twice here
+    calls = []
+    many = native.complete_many
+    monkeypatch.setattr(native, "complete_many", lambda prompts, params: calls.append(len(prompts)) or many(prompts, params))
+    tasks = toy_tasks(5)
+    tasks[4] = {**tasks[4], "stop": ["\n"]}  # other stops: a batch of its own
+    monkeypatch.setattr(sampling, "parse_spec", lambda spec: ("native", "x"))
+    for name, backend in (("batched", native), ("single", Unbatched(native))):
+        monkeypatch.setattr(sampling, "load_backend", lambda spec, **o: backend)
+        sampling.evaluate_model(ToySuite(tasks), args_for(tmp_path / name, temperature=0.0, max_tokens=12), [1])
+    assert sorted(calls) == [1, 4]
+    def samples(name):
+        return sorted((r["task_id"], r["sample_index"], r["completion"]) for r in rows(tmp_path / name / "samples.jsonl"))
+    assert samples("batched") == samples("single") and len(samples("single")) == 10

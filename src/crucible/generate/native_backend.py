@@ -2,7 +2,8 @@
 
 A base prompt is `<|bos|>` + the prompt's tokens (as documents were seen in pretraining); a chat
 is rendered by `crucible.model.chat.render_for_completion` (ending in <|assistant_start|>) and
-the reply ends at <|assistant_end|>. The n samples share one prefill. Tool use (the engine running
+the reply ends at <|assistant_end|>. The n samples share one prefill; greedy evaluation batches several tasks into one engine call
+(`complete_many`). Tool use (the engine running
 <|python_start|> code in the sandbox) is off by default: an evaluation measures the code the model
 writes, not what it can find out by running code; pass tools=True to turn it on.
 """
@@ -45,12 +46,21 @@ class NativeBackend:
             raise BackendError(f"{self.spec}: {e}") from None
         return self._generate(ids, n, params, on_text)
 
-    def _generate(self, ids: list[int], n: int, params: GenParams, on_text: OnText | None) -> list[Generation]:
-        from crucible.model.engine import SamplingParams
+    def complete_many(self, prompts: list[str], params: GenParams) -> list[Generation]:
+        """One sample for each prompt, all decoded as one batch (sampling uses this when greedy)."""
+        ids = [[self.tokenizer.bos_id] + self.tokenizer.encode(p) for p in prompts]
+        with self.lock:
+            batches = self.engine.generate_batch(ids, 1, self._sampling(params))
+        return [Generation(c.text, c.finish_reason, len(i), len(c.ids)) for i, (c,) in zip(ids, batches)]
 
-        sampling = SamplingParams(max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
-                                  top_k=params.top_k, stop=tuple(params.stop),
-                                  seed=params.seed if params.seed is not None else random.randrange(1 << 31))
+    def _sampling(self, params: GenParams):
+        from crucible.model.engine import SamplingParams
+        return SamplingParams(max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p,
+                              top_k=params.top_k, stop=tuple(params.stop),
+                              seed=params.seed if params.seed is not None else random.randrange(1 << 31))
+
+    def _generate(self, ids: list[int], n: int, params: GenParams, on_text: OnText | None) -> list[Generation]:
+        sampling = self._sampling(params)
         streams = [StopStream(tuple(params.stop)) for _ in range(n)]
         shown = [""] * n
 

@@ -16,7 +16,8 @@ prompt is sent as it is; the reply goes through `sanitize.completion_from_chat`.
 Seeds: each task's call gets a seed derived from (--seed, task_id, first missing index), so a
 result does not depend on which tasks were already done or how many threads ran. At temperature
 0 a task is generated once and the text copied to its n samples (greedy decoding is a function
-of the prompt). `--runs R` repeats everything in DIR/run-r with seed S+r and reports the mean and
+of the prompt), and a backend that can batch prompts (`complete_many`: native) decodes up to
+GREEDY_BATCH tasks with the same stop sequences in one call. `--runs R` repeats everything in DIR/run-r with seed S+r and reports the mean and
 standard deviation of pass@1 across runs, with a t-interval for the mean.
 """
 
@@ -37,6 +38,7 @@ from crucible.generate.sanitize import completion_from_chat, truncate_at_stop
 SAMPLES = "samples.jsonl"
 CONFIG = "sampling.json"
 RUNS = "runs.json"
+GREEDY_BATCH = 16  # tasks per call when a backend can batch prompts (native) and decoding is greedy
 # Two-sided 95% Student t quantiles for 1..30 degrees of freedom (no scipy here); 1.96 beyond.
 T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
@@ -97,6 +99,35 @@ def generate_task(backend: Backend, task: dict, indices: list[int], params: GenP
     return rows
 
 
+def task_stops(task: dict) -> tuple[str, ...]:
+    from crucible.languages import get
+    return tuple(task.get("stop") or get(task["language"]).stop_sequences)
+
+
+def greedy_groups(todo: list[tuple[dict, list[int]]], size: int) -> list[list[tuple[dict, list[int]]]]:
+    """Tasks with the same stop sequences, in chunks of `size`: one batched call each."""
+    by_stops: dict[tuple, list] = {}
+    for item in todo:
+        by_stops.setdefault(task_stops(item[0]), []).append(item)
+    return [group[i:i + size] for group in by_stops.values() for i in range(0, len(group), size)]
+
+
+def generate_greedy_batch(backend, group: list[tuple[dict, list[int]]], params: GenParams) -> list[dict]:
+    """Greedy base completion of several tasks in one call (no seed matters at temperature 0)."""
+    stops = task_stops(group[0][0])
+    gens = backend.complete_many([task["prompt"] for task, _ in group], replace(params, stop=stops))
+    rows = []
+    for (task, indices), gen in zip(group, gens):
+        completion = truncate_at_stop(gen.text, stops)[0]
+        for index in indices:
+            row = {"task_id": task["task_id"], "language": task["language"], "completion": completion,
+                   "sample_index": index, "finish_reason": gen.finish_reason}
+            if completion != gen.text:
+                row["raw"] = gen.text
+            rows.append(row)
+    return rows
+
+
 def read_rows(path: Path) -> list[dict]:
     """Rows of a samples file; a torn last line (a killed writer) is cut off the file."""
     if not path.exists():
@@ -132,7 +163,11 @@ def sample_suite(suite, backend: Backend, out: Path, *, n: int, params: GenParam
     bar = tqdm(total=sum(len(m) for _, m in todo), desc=f"sampling {suite.name}", unit="sample",
                disable=not progress, dynamic_ncols=True)
     with path.open("a", encoding="utf-8") as f, ThreadPoolExecutor(max(1, backend.concurrency)) as pool:
-        futures = [pool.submit(generate_task, backend, task, missing, params, chat) for task, missing in todo]
+        if params.temperature == 0 and not chat and hasattr(backend, "complete_many"):
+            futures = [pool.submit(generate_greedy_batch, backend, group, params)
+                       for group in greedy_groups(todo, GREEDY_BATCH)]
+        else:
+            futures = [pool.submit(generate_task, backend, task, missing, params, chat) for task, missing in todo]
         try:
             for future in as_completed(futures):
                 for row in future.result():

@@ -110,3 +110,17 @@ def test_tiny_llama(tok, tmp_path):
                          eos_token_id=None, pad_token_id=tok.bos_id)
     assert out.shape == (1, len(tok.encode("x = ")) + 5)
     assert (tmp_path / "tokenizer.json").is_file()
+
+
+def test_gradient_checkpointing_gives_the_same_gradients(checkpoint):
+    """TRL turns gradient checkpointing on by default; it must work and change nothing."""
+    _, path = checkpoint
+    idx = torch.randint(0, 384, (2, 12))
+    grads = []
+    for checkpointing in (False, True):
+        model = hf.load_hf(path).train()
+        if checkpointing:
+            model.gradient_checkpointing_enable()
+        model(input_ids=idx, labels=idx).loss.backward()
+        grads.append(model.model.layers[0].self_attn.q_proj.weight.grad.clone())
+    torch.testing.assert_close(grads[0], grads[1])

@@ -23,6 +23,7 @@ from torch import nn
 from transformers import GenerationMixin, PreTrainedModel
 from transformers.cache_utils import Cache, DynamicCache
 from transformers.masking_utils import create_causal_mask
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutputWithPast
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
@@ -119,15 +120,15 @@ class CrucibleMLP(nn.Module):
         return self.down_proj(F.relu(self.up_proj(x)).square())
 
 
-class CrucibleBlock(nn.Module):
+class CrucibleBlock(GradientCheckpointingLayer):   # transformers' hook for gradient checkpointing
     def __init__(self, config: CrucibleConfig, layer_idx: int, has_value_embed: bool, takes_skip: bool):
         super().__init__()
         self.self_attn = CrucibleAttention(config, layer_idx, has_value_embed)
         self.mlp = CrucibleMLP(config)
         self.skip_weight = nn.Parameter(torch.zeros(1)) if takes_skip else None
 
-    def forward(self, x, position_embeddings, attention_mask=None, past_key_values=None, value_embed=None,
-                skip=None, **kwargs):
+    def forward(self, x, position_embeddings, attention_mask=None, value_embed=None, skip=None,
+                past_key_values=None, **kwargs):
         if skip is not None:
             x = x + self.skip_weight.to(x.dtype) * skip
         attn, _ = self.self_attn(rms_norm(x), position_embeddings, attention_mask, past_key_values, value_embed,
@@ -159,7 +160,7 @@ def skip_source(config, layer: int) -> Optional[int]:
 class CruciblePreTrainedModel(PreTrainedModel):
     config_class = CrucibleConfig
     base_model_prefix = "model"
-    supports_gradient_checkpointing = False
+    supports_gradient_checkpointing = True
     _no_split_modules = ["CrucibleBlock"]
     _skip_keys_device_placement = ["past_key_values"]
     _supports_flash_attn = True
@@ -217,8 +218,9 @@ class CrucibleModel(CruciblePreTrainedModel):
         outputs = []
         for i, block in enumerate(self.layers):
             j, s = value_embed_index(self.config, i), skip_source(self.config, i)
-            x = block(x, position_embeddings, mask, past_key_values, values[j] if j is not None else None,
-                      outputs[s] if s is not None else None, position_ids=position_ids, **kwargs)
+            x = block(x, position_embeddings, mask, values[j] if j is not None else None,
+                      outputs[s] if s is not None else None, past_key_values=past_key_values,
+                      position_ids=position_ids, **kwargs)
             if self.config.unet_skips:
                 outputs.append(x)
         return BaseModelOutputWithPast(last_hidden_state=rms_norm(x), past_key_values=past_key_values)

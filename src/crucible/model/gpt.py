@@ -172,13 +172,15 @@ class CausalSelfAttention(nn.Module):
         self._fused = (None, None)   # (key, weight): q/k/v weights stacked, for decoding
         self.fuse_qkv = False        # set by GPT.decoding()
 
-    def _fused_qkv(self) -> torch.Tensor:
-        """[q; k; v] weights in one matrix (one matmul instead of three when decoding), rebuilt
-        whenever a weight changes (in-place updates bump `_version`; `.to()` moves `data_ptr`)."""
+    def _fused_qkv(self, device_type: str) -> torch.Tensor:
+        """[q; k; v] weights in one matrix (one matmul instead of three when decoding), already in
+        the autocast dtype, rebuilt whenever a weight changes (in-place updates bump `_version`;
+        `.to()` moves `data_ptr`)."""
         ws = (self.q_proj.weight, self.k_proj.weight, self.v_proj.weight)
-        key = tuple((w._version, w.data_ptr(), w.dtype) for w in ws)
+        dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else ws[0].dtype
+        key = (dtype, *((w._version, w.data_ptr()) for w in ws))
         if self._fused[0] != key:
-            self._fused = (key, torch.cat([w.detach() for w in ws]))
+            self._fused = (key, torch.cat([w.detach() for w in ws]).to(dtype))
         return self._fused[1]
 
     def forward(self, x, cos, sin, mask, ve=None, kv_cache: KVCache | None = None):
@@ -189,7 +191,7 @@ class CausalSelfAttention(nn.Module):
             k = norm(apply_rope(self.k_proj(x).view(B, T, Hk, D), cos, sin))
             v = self.v_proj(x).view(B, T, Hk, D)
         else:  # decoding: one matmul; q and k rotated and normalised as one tensor
-            qkv = F.linear(x, self._fused_qkv()).view(B, T, H + 2 * Hk, D)
+            qkv = F.linear(x, self._fused_qkv(x.device.type)).view(B, T, H + 2 * Hk, D)
             qk = norm(apply_rope(qkv[:, :, :H + Hk], cos, sin))
             q, k, v = qk[:, :, :H], qk[:, :, H:], qkv[:, :, H + Hk:]
         if ve is not None:

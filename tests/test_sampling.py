@@ -252,3 +252,14 @@ def test_greedy_native_batches_tasks_and_matches_one_by_one(tmp_path, monkeypatc
     def samples(name):
         return sorted((r["task_id"], r["sample_index"], r["completion"]) for r in rows(tmp_path / name / "samples.jsonl"))
     assert samples("batched") == samples("single") and len(samples("single")) == 10
+
+
+def test_settings_may_change_until_something_was_sampled(tmp_path, scripted):
+    scripted["backend"] = ScriptedBackend(fail_after=0)
+    with pytest.raises(KeyboardInterrupt):  # nothing sampled (an unreachable server, say)
+        sampling.evaluate_model(ToySuite(toy_tasks(1)), args_for(tmp_path), [1])
+    scripted["backend"] = ScriptedBackend()
+    sampling.evaluate_model(ToySuite(toy_tasks(1)), args_for(tmp_path, temperature=0.3), [1])
+    assert json.loads((tmp_path / "sampling.json").read_text())["temperature"] == 0.3
+    assert sampling.settings("openai:m@http://a:1/v1", sampling.GenParams(), False) == \
+        sampling.settings("openai:m@http://b:2/v1", sampling.GenParams(), False)  # a new port is the same model

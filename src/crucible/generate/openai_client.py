@@ -6,9 +6,10 @@ pulls in httpx, pydantic and anyio, and its retry policy would hide what we want
 document. Concurrency comes from the caller's threads (`concurrency` tells it how many); each
 call is one blocking request.
 
-Retries: 429, 500, 502, 503, 504 and connection errors/timeouts are retried up to `max_retries`
-times, waiting `backoff_s * 2**attempt` (capped at 30 s, with ±25% jitter) or the server's
-Retry-After when it sends one. Other 4xx fail at once with the server's message.
+Retries: 429, 500, 502, 503, 504 are retried up to `max_retries` times (6), connection errors
+and timeouts up to `max_connect_retries` (3: a wrong port fails in seconds, a restarting server
+is waited for), waiting `backoff_s * 2**attempt` (capped at 30 s, with ±25% jitter) or the
+server's Retry-After when it sends one. Other 4xx fail at once with the server's message.
 Key: CRUCIBLE_API_KEY, else OPENAI_API_KEY (none is fine for a local server).
 Not covered: logprobs, tools/function calling, the Responses API.
 """
@@ -40,11 +41,12 @@ class APIError(BackendError):
 
 class OpenAIClient:
     def __init__(self, base_url: str | None = None, api_key: str | None = None, *, timeout_s: float = 300.0,
-                 max_retries: int = 6, backoff_s: float = 1.0, sleep=time.sleep):
+                 max_retries: int = 6, max_connect_retries: int = 3, backoff_s: float = 1.0, sleep=time.sleep):
         self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.api_key = api_key if api_key is not None else (
             os.environ.get("CRUCIBLE_API_KEY") or os.environ.get("OPENAI_API_KEY"))
         self.timeout_s, self.max_retries, self.backoff_s, self.sleep = timeout_s, max_retries, backoff_s, sleep
+        self.max_connect_retries = max_connect_retries
         self.retries = 0  # how many retries this client made (for tests and logs)
 
     def _request(self, path: str, body: dict | None):
@@ -67,7 +69,7 @@ class OpenAIClient:
                     raise APIError(f"{self.base_url}{path}: HTTP {e.code}: {message}", e.code) from None
                 retry_after = _retry_after(e.headers.get("Retry-After"))
             except (urllib.error.URLError, socket.timeout, ConnectionError, TimeoutError) as e:
-                if attempt == self.max_retries:
+                if attempt >= min(self.max_retries, self.max_connect_retries):
                     reason = getattr(e, "reason", e)
                     raise APIError(f"{self.base_url}{path}: {reason} (after {attempt + 1} attempts)") from None
             self.retries += 1

@@ -186,15 +186,18 @@ def sample_suite(suite, backend: Backend, out: Path, *, n: int, params: GenParam
 
 
 def settings(spec: str, params: GenParams, chat: bool) -> dict:
+    """What must match for samples to be mixed in one file. An openai: spec counts by its model
+    name: the server's URL may change between runs (a new port), the model may not."""
     p = asdict(params)
     p.pop("stop")
-    return {"model": spec, "chat": chat, **p}
+    model = spec.split("@", 1)[0] if spec.startswith("openai:") else spec
+    return {"model": model, "chat": chat, **p}
 
 
 def check_settings(out: Path, wanted: dict) -> None:
     path = out / CONFIG
-    if not path.exists():
-        return
+    if not path.exists() or not (out / SAMPLES).exists() or (out / SAMPLES).stat().st_size == 0:
+        return  # nothing sampled yet (say, the server was unreachable): the settings may change
     try:
         had = json.loads(path.read_text())
     except json.JSONDecodeError:
@@ -235,9 +238,9 @@ def evaluate_model(suite, args, ks) -> dict:
         for d, seed in zip(dirs, seeds):
             run_params = replace(params, seed=seed)
             d.mkdir(parents=True, exist_ok=True)
-            if not (d / CONFIG).exists():
-                _atomic_write(d / CONFIG, json.dumps({**settings(args.model, run_params, chat), "n": n,
-                                                      "suite": suite.name}, indent=2) + "\n")
+            if not (d / SAMPLES).exists() or (d / SAMPLES).stat().st_size == 0 or not (d / CONFIG).exists():
+                _atomic_write(d / CONFIG, json.dumps({**settings(args.model, run_params, chat), "spec": args.model,
+                                                      "n": n, "suite": suite.name}, indent=2) + "\n")
             try:
                 samples = sample_suite(suite, backend, d, n=n, params=run_params, chat=chat, progress=progress)
             except BackendError as e:

@@ -186,6 +186,9 @@ def test_chat_prompt_for_function_tasks():
     assert message["role"] == "user" and "```python\ndef add_one(x):" in message["content"]
     program_task = {"task_id": "p", "prompt": "Print hello.", "language": "python"}
     assert sampling.chat_messages(program_task, get("python"))[0]["content"] == "Print hello."
+    fenced = {**program_task, "prompt": "Print hello.\n\n```python\n"}  # puzzles open the answer's fence
+    assert sampling.chat_messages(fenced, get("python"))[0]["content"] == \
+        "Print hello.\n\nReply with the program in one ```python code block."
 
 
 @pytest.fixture(scope="module")

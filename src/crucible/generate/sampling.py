@@ -11,7 +11,8 @@ fewer are ignored). Grading is then exactly `--samples`: `crucible.grade.runner.
 Prompting. Base completion (default): the task's prompt is continued and cut at its stop
 sequences. `--chat`: a function-completion task (one with an "entry_point") is asked as
 "Complete the following <language> function ..." with the prompt in a fence; any other task's
-prompt is sent as it is; the reply goes through `sanitize.completion_from_chat`.
+prompt is sent as it is (a trailing open fence, where a base model would start writing, becomes
+"Reply with the program in one ```tag code block."); the reply goes through `sanitize.completion_from_chat`.
 
 Seeds: each task's call gets a seed derived from (--seed, task_id, first missing index), so a
 result does not depend on which tasks were already done or how many threads ran. At temperature
@@ -26,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import statistics
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, replace
@@ -56,9 +58,13 @@ def params_from_args(args) -> GenParams:
 
 def chat_messages(task: dict, language) -> list[dict]:
     """The conversation a chat model is given for `task`."""
-    if not task.get("entry_point"):
-        return [{"role": "user", "content": task["prompt"]}]
     tag = language.fence_tags[0] if language.fence_tags else language.name
+    if not task.get("entry_point"):
+        # A base-model prompt may end by opening the answer's fence (puzzles do): ask for it instead.
+        prompt, opened = re.subn(r"\n*(```|~~~)[^\n`]*\n?\Z", "", task["prompt"])
+        if opened:
+            prompt += f"\n\nReply with the program in one ```{tag} code block."
+        return [{"role": "user", "content": prompt}]
     text = (f"Complete the following {language.name} function. Reply with the whole function, "
             f"signature included, in one ```{tag} code block.\n\n```{tag}\n{task['prompt'].strip()}\n```")
     return [{"role": "user", "content": text}]

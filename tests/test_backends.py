@@ -106,3 +106,15 @@ def test_native_checkpoint_loads_as_hf_with_the_same_greedy_text(native_dir):
     hf = load_backend(f"hf:{native_dir}")  # crucible's remote code; its tokenizer adds no BOS: we do
     params = GenParams(max_tokens=12)
     assert hf.complete("def f(x):\n", 1, params)[0].text == native.complete("def f(x):\n", 1, params)[0].text
+
+
+def test_hf_batch_of_prompts_matches_one_by_one(hf):
+    from crucible.tasks.humaneval import load_problems
+
+    problems = load_problems()
+    prompts = [problems[t]["prompt"] for t in ("HumanEval/53", "HumanEval/23", "HumanEval/45")]
+    prompts.append(TOY_TASK["prompt"])  # prompts of four different lengths: left padding
+    params = GenParams(max_tokens=24, stop=tuple(TOY_TASK["stop"]))
+    batched = hf.complete_many(prompts, params)
+    assert [g.text for g in batched] == [hf.complete(p, 1, params)[0].text for p in prompts]
+    assert batched[0].text == problems["HumanEval/53"]["canonical_solution"]

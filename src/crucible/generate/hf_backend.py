@@ -1,6 +1,7 @@
 """`hf:DIR`: a transformers causal LM and its tokenizer, sampled with `model.generate`.
 
-The n samples of one call are one batch (the prompt repeated n times). Stop sequences are checked
+The n samples of one call are one batch (the prompt repeated n times); `complete_many` decodes
+several prompts as one left-padded batch (greedy evaluation uses it). Stop sequences are checked
 on the decoded text after every step by a stopping criterion, per row, so a row stops as soon as it
 writes one; the same check streams text to `on_text`. Chat prompts use the tokenizer's own chat
 template (a model without one can only be prompted as a base model); a base prompt starts with
@@ -52,20 +53,28 @@ class HFBackend:
         self.lock = threading.Lock()
 
     def complete(self, prompt: str, n: int, params: GenParams, on_text: OnText | None = None) -> list[Generation]:
-        ids = self.tokenizer(prompt, add_special_tokens=True)["input_ids"]
-        bos = self.tokenizer.bos_token_id
-        if bos is not None and ids[:1] != [bos]:  # a tokenizer that does not add it (crucible's)
-            ids = [bos] + ids
-        return self._generate(ids, n, params, on_text)
+        return self._generate([self._base_ids(prompt)] * n, params, on_text)
+
+    def complete_many(self, prompts: list[str], params: GenParams) -> list[Generation]:
+        """One sample for each prompt, left-padded into one batch (sampling uses this when greedy)."""
+        return self._generate([self._base_ids(p) for p in prompts], params, None)
 
     def chat(self, messages: list[dict], n: int, params: GenParams, on_text: OnText | None = None) -> list[Generation]:
         if not getattr(self.tokenizer, "chat_template", None):
             raise BackendError(f"{self.spec}: the tokenizer has no chat template; prompt it as a base model")
         text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return self._generate(ids, n, params, on_text)
+        return self._generate([ids] * n, params, on_text)
 
-    def _generate(self, ids: list[int], n: int, params: GenParams, on_text: OnText | None) -> list[Generation]:
+    def _base_ids(self, prompt: str) -> list[int]:
+        ids = self.tokenizer(prompt, add_special_tokens=True)["input_ids"]
+        bos = self.tokenizer.bos_token_id
+        if bos is not None and ids[:1] != [bos]:  # a tokenizer that does not add it (crucible's)
+            ids = [bos] + ids
+        return ids
+
+    def _generate(self, prompts: list[list[int]], params: GenParams, on_text: OnText | None) -> list[Generation]:
+        """One row per prompt, left-padded so that every row's new tokens start at the same column."""
         torch = self.torch
         sampling = params.temperature > 0
         options = dict(max_new_tokens=params.max_tokens, do_sample=sampling, pad_token_id=self.pad_id,
@@ -74,28 +83,28 @@ class HFBackend:
             options.update(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k)
         else:  # a model's generation_config may carry sampling defaults that greedy would warn about
             options.update(temperature=None, top_p=None, top_k=None)
-        watch = _StopWatch(self.tokenizer, len(ids), n, params.stop, on_text)
+        width = max(len(p) for p in prompts)
+        watch = _StopWatch(self.tokenizer, width, len(prompts), params.stop, on_text)
+        inputs = torch.tensor([[self.pad_id] * (width - len(p)) + p for p in prompts], device=self.device)
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=self.device)
         with self.lock, torch.inference_mode():
             if params.seed is not None:
                 torch.manual_seed(params.seed)
-            inputs = torch.tensor([ids] * n, device=self.device)
-            out = self.model.generate(inputs, attention_mask=torch.ones_like(inputs),
-                                      stopping_criteria=[watch], **options)
+            out = self.model.generate(inputs, attention_mask=mask, stopping_criteria=[watch], **options)
         gens = []
-        for row in range(n):
-            new = out[row, len(ids):].tolist()
+        for row, prompt in enumerate(prompts):
+            new = out[row, width:].tolist()
             end = next((i for i, t in enumerate(new) if t in self.eos_ids), None)
             text = self.tokenizer.decode(new[:end], skip_special_tokens=True)
             text, hit = truncate_at_stop(text, params.stop)
             finished = hit or end is not None
-            gens.append(Generation(text, "stop" if finished else "length", len(ids),
+            gens.append(Generation(text, "stop" if finished else "length", len(prompt),
                                    len(new) if end is None else end))
             if on_text:
                 rest = watch.streams[row].finish() if not watch.streams[row].stopped else ""
                 if rest:
                     on_text(row, rest)
         return gens
-
 
     def close(self) -> None:
         self.model = None

@@ -17,7 +17,7 @@ prompt is sent as it is (a trailing open fence, where a base model would start w
 Seeds: each task's call gets a seed derived from (--seed, task_id, first missing index), so a
 result does not depend on which tasks were already done or how many threads ran. At temperature
 0 a task is generated once and the text copied to its n samples (greedy decoding is a function
-of the prompt), and a backend that can batch prompts (`complete_many`: native) decodes up to
+of the prompt), and a backend that can batch prompts (`complete_many`: native, hf) decodes up to
 GREEDY_BATCH tasks with the same stop sequences in one call. `--runs R` repeats everything in DIR/run-r with seed S+r and reports the mean and
 standard deviation of pass@1 across runs, with a t-interval for the mean.
 """
@@ -40,7 +40,7 @@ from crucible.generate.sanitize import completion_from_chat, truncate_at_stop
 SAMPLES = "samples.jsonl"
 CONFIG = "sampling.json"
 RUNS = "runs.json"
-GREEDY_BATCH = 16  # tasks per call when a backend can batch prompts (native) and decoding is greedy
+GREEDY_BATCH = 16  # tasks per call when a backend can batch prompts (native, hf) and decoding is greedy
 # Two-sided 95% Student t quantiles for 1..30 degrees of freedom (no scipy here); 1.96 beyond.
 T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,

@@ -43,7 +43,6 @@ from pathlib import Path
 from crucible.grade.humaneval import codec
 from crucible.languages.python import interpreter
 from crucible.sandbox import HIDDEN_DIRS, Limits, bwrap_argv, limited_argv
-from crucible.sandbox import _kill_sandbox as kill_sandbox
 from crucible.sandbox.uids import lease_uid
 
 HERE = Path(__file__).resolve().parent
@@ -89,6 +88,20 @@ class CandidateError(Exception):
 
 
 # ---- the sandboxed candidate server ---------------------------------------------------------
+
+def kill_sandbox(proc: subprocess.Popen) -> None:
+    """SIGKILL the namespace's PID 1 (the kernel then kills everything in it), then bwrap's group."""
+    try:
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+            inner = [int(p) for p in f.read().split()]
+    except OSError:
+        inner = []
+    for pid in inner + [-proc.pid]:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
 
 class Sandbox:
     """One candidate server in bubblewrap, with a leased uid and a private work dir; restartable."""

@@ -309,7 +309,7 @@ class CandidateProxy:
             _, name, message, line = value
             raise self._reraise(name, message, line)
         if kind == b"U" and type(value) is tuple and len(value) == 2 and all(type(v) is str for v in value):
-            self._spoil("wrong_answer", f"returned a {value[0]}, not a builtin value ({value[1]})")
+            self._spoil("wrong_answer", f"unacceptable return value: {value[1]}")
         self._spoil("runtime_error", "broke the wire protocol: unexpected reply")
 
     def _spoil(self, status: str, detail: str):
@@ -319,7 +319,7 @@ class CandidateProxy:
     def _reraise(self, name: str, message: str, line: int) -> BaseException:
         where = f" (line {line} of prompt + completion)" if line else ""
         self.raised_verdict = ("memory" if name == "MemoryError" else "runtime_error",
-                               f"{name}: {message}{where}"[:300])
+                               f"{name}{': ' + message if message else ''}{where}"[:300])
         cls = BUILTIN_EXCEPTIONS.get(name)
         if cls is None:  # SystemExit, KeyboardInterrupt, the candidate's own classes: no test expects these
             self._spoil(*self.raised_verdict)
@@ -471,10 +471,11 @@ def failing_line(e: BaseException, task: Task) -> str:
 
 def load_failure(stage: str, name: str, message: str, line: int) -> tuple[str, str]:
     where = f" (line {line} of prompt + completion)" if line else ""
+    message = f": {message}" if message else ""
     if stage == "compile":
-        return "compile_error", f"{name}: {message}{where}"
+        return "compile_error", f"{name}{message}{where}"
     status = "memory" if name == "MemoryError" else "runtime_error"
-    return status, f"{name} while defining the program: {message}{where}"
+    return status, f"{name} while defining the program{message}{where}"
 
 
 def died(report: tuple, cpu_s: int) -> tuple[str, str]:

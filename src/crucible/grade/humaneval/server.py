@@ -185,7 +185,7 @@ def describe(e: BaseException) -> tuple:
     """(exception type name, message, line in the candidate's code) as plain strings."""
     try:
         name = str(type(e).__name__)
-        message = str(e)[:300]
+        message = str(e.msg if isinstance(e, SyntaxError) else e)[:300]
         lines = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == "<candidate>"]
         if isinstance(e, SyntaxError) and e.lineno:
             lines.append(e.lineno)

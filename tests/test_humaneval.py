@@ -139,11 +139,11 @@ BURN = """
 
 @needs_bwrap
 def test_verdicts_do_not_change_when_the_cpu_is_busy():
-    """Deadlines count CPU seconds, so a program that needs 0.5 s of CPU passes and an endless loop
-    times out whether or not other processes compete for the cores."""
+    """Deadlines count CPU seconds: a program that needs 1.4 s of its 2 s CPU allowance passes (under
+    load it takes more than 2 s of wall time) and an endless loop times out, busy machine or not."""
     limits = Limits(timeout_s=2.0, wall_s=30.0)  # CPU seconds decide; the wall deadline is a backstop
     t0, t2 = P["HumanEval/0"], P["HumanEval/2"]
-    jobs = [("slow_ok", t0, BURN.format(cpu=0.5) + t0["canonical_solution"]),
+    jobs = [("slow_ok", t0, BURN.format(cpu=1.4) + t0["canonical_solution"]),
             ("endless", t2, "    while True:\n        pass\n"),
             ("ok", t2, t2["canonical_solution"]), ("wrong", t2, "    return number\n")]
     quiet = {k: v.status for k, v in grade(jobs, 2, limits)}

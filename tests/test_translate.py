@@ -120,6 +120,12 @@ CHECKSUMS = {
     "java": "    public static ArrayList<Long> checksums(ArrayList<String> xs) {\n"
             "        ArrayList<Long> out = new ArrayList<>();\n"
             "        for (String s : xs) out.add((long) s.codePoints().sum());\n        return out;\n    }\n",
+    "ocaml": "let checksums (xs : string list) : int list =\n  List.map (fun s ->\n    let n = String.length s in\n"
+             "    let rec go i acc =\n      if i >= n then acc\n      else\n        let c = Char.code s.[i] in\n"
+             "        let len = if c < 0x80 then 1 else if c < 0xE0 then 2 else if c < 0xF0 then 3 else 4 in\n"
+             "        let cp = ref (if len = 1 then c else c land (0x7F lsr len)) in\n"
+             "        for k = 1 to len - 1 do cp := (!cp lsl 6) lor (Char.code s.[i + k] land 0x3F) done;\n"
+             "        go (i + len) (acc + !cp)\n    in\n    go 0 0) xs\n",
     "cpp": "std::vector<long> checksums(std::vector<std::string> xs) {\n    std::vector<long> out;\n"
            "    for (const auto& s : xs) {\n        long t = 0;\n        for (size_t i = 0; i < s.size();) {\n"
            "            unsigned char c = s[i];\n            int n = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;\n"
@@ -137,6 +143,8 @@ TOTALS = {
             "            t += x;\n        }\n    }\n    t\n}\n",
     "java": "    public static double total(ArrayList<ArrayList<Double>> xs) {\n        double t = 0;\n"
             "        for (ArrayList<Double> r : xs) for (double x : r) t += x;\n        return t;\n    }\n",
+    "ocaml": "let total (xs : float list list) : float =\n"
+             "  List.fold_left (fun acc r -> List.fold_left (fun a x -> a +. x) acc r) 0.0 xs\n",
     "cpp": "double total(std::vector<std::vector<double>> xs) {\n    double t = 0;\n"
            "    for (const auto& r : xs) for (double x : r) t += x;\n    return t;\n}\n",
 }
@@ -151,6 +159,8 @@ WRONG = {
     "java": [("HumanEval/13", "return Math.abs(a);", "return Math.abs(a) + 1;"),
              ("HumanEval/12", "s.length() > best.length()", "s.length() >= best.length()")],
     "cpp": [("HumanEval/0", "< threshold", "<= threshold - 1"), ("HumanEval/2", "std::floor", "std::ceil")],
+    "ocaml": [("HumanEval/34", "List.sort_uniq compare l", "List.sort compare l"),
+              ("HumanEval/12", "String.length b >= String.length s", "String.length b > String.length s")],
 }
 BODY_ONLY = {  # a base model's completion: the body only, then whatever it rambled on with
     "javascript": ("HumanEval/23", "  return string.length;\n}\n\nfunction extra() {}\n"),
@@ -159,6 +169,7 @@ BODY_ONLY = {  # a base model's completion: the body only, then whatever it ramb
     "rust": ("HumanEval/23", "    string.chars().count() as i64\n}\n\nfn main() {}\n"),
     "java": ("HumanEval/23", "        return string.length();\n    }\n}\n"),
     "cpp": ("HumanEval/23", "    return (long)string.size();\n}\n\nint main() { return 0; }\n"),
+    "ocaml": ("HumanEval/23", "  String.length string\n\nlet () = print_endline \"chatter\"\n"),
 }
 
 
@@ -176,8 +187,8 @@ def test_translated_suite_end_to_end(lang, tmp_path):
         samples.append({"task_id": tid, "completion": text.replace(old, new), "kind": "wrong", "sample_index": 1})
     tid, body = BODY_ONLY[lang]
     samples.append({"task_id": tid, "completion": body, "kind": "body", "sample_index": 2})
-    samples.append({"task_id": "HumanEval/55", "completion": files["HumanEval/55"].read_text().replace("}", "", 1),
-                    "kind": "broken", "sample_index": 3})
+    samples.append({"task_id": "HumanEval/55", "completion": files["HumanEval/55"].read_text() + "\n)(\n",
+                    "kind": "broken", "sample_index": 3})  # a stray ")(" is a syntax error in every target
     from crucible.grade.runner import grade_samples
 
     grade_samples(suite, samples, tmp_path, ks=[1], workers=2, progress=False)
@@ -205,5 +216,5 @@ def test_eval_humaneval_rust_cli_rejects_untranslated_tasks(tmp_path, capsys):
     rc = cli(["eval", "humaneval", "--language", "rust", "--samples", str(samples), "--out", str(tmp_path / "o")])
     err = capsys.readouterr().err
     assert rc == 2 and "s.jsonl:1" in err and "not translated to rust" in err
-    rc = cli(["eval", "humaneval", "--language", "ocaml", "--samples", str(samples), "--out", str(tmp_path / "o")])
+    rc = cli(["eval", "humaneval", "--language", "kotlin", "--samples", str(samples), "--out", str(tmp_path / "o")])
     assert rc == 2 and "translated to" in capsys.readouterr().err

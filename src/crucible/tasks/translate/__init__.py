@@ -31,7 +31,7 @@ import math
 import re
 from dataclasses import dataclass
 
-TARGETS = ["javascript", "typescript", "go", "rust", "java", "cpp"]
+TARGETS = ["javascript", "typescript", "go", "rust", "java", "cpp", "ocaml"]
 FAIL_MARK = "CRUCIBLE-TEST-FAILED"   # printed by a translated test before it exits with status 1
 
 
@@ -356,9 +356,10 @@ def float_text(value: float) -> str:
     return text if any(c in text for c in ".e") else text + ".0"
 
 
-def translate_doc(p: Problem, render, name: str) -> str:
+def translate_doc(p: Problem, render, name: str, call_syntax=lambda f, args: f"{f}({', '.join(args)})") -> str:
     """The docstring with its `>>> f(args)` examples and their results in the target's syntax (each
-    example that does not translate stays as Python). `render(value, type)` is the target's literal."""
+    example that does not translate stays as Python). `render(value, type)` is the target's literal,
+    `call_syntax(name, rendered_args)` its call syntax."""
     lines = p.doc.splitlines()
     out, expect_result = [], False
     for line in lines:
@@ -372,7 +373,7 @@ def translate_doc(p: Problem, render, name: str) -> str:
                         and len(call.args) == len(p.params) and not call.keywords):
                     raise Untranslatable("not a call of the function")
                 args = [render(literal(a), t) for a, (_, t) in zip(call.args, p.params)]
-                out.append(f"{indent}>>> {name}({', '.join(args)})")
+                out.append(f"{indent}>>> {call_syntax(name, args)}")
                 expect_result = True
                 continue
             except (Untranslatable, SyntaxError, ValueError, TypeError, ZeroDivisionError):

@@ -1,0 +1,2 @@
+let strlen (string : string) : int =
+  String.length string

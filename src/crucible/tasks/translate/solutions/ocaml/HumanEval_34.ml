@@ -1,0 +1,2 @@
+let unique (l : int list) : int list =
+  List.sort_uniq compare l

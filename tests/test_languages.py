@@ -106,6 +106,9 @@ def test_languages_command_lists_versions_and_readiness(capsys):
     assert cli(["languages"]) == 0
     table = capsys.readouterr().out
     assert "kotlin" in table and "1.3.31" in table and "unavailable" in table
+    assert cli(["languages", "--humaneval"]) == 0
+    text = capsys.readouterr().out
+    assert "rust        147/164 translated" in text and "HumanEval/10" in text
 
 
 @pytest.mark.parametrize("lang", MODULES)

@@ -3,6 +3,7 @@
 examples:
   crucible languages            # table: language, version, ready, where the toolchain comes from
   crucible languages --json     # the same, machine-readable
+  crucible languages --humaneval   # how many of HumanEval's 164 problems translate to each language, and why not
   make toolchains               # installs what is missing (Debian packages, npm, PyPI)
 """
 
@@ -14,10 +15,29 @@ import json
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--humaneval", action="store_true",
+                   help="HumanEval translation counts per language, with the reason for each problem left out")
+
+
+def humaneval_counts(as_json: bool) -> int:
+    from crucible.tasks.humaneval_translated import counts
+
+    table = counts()
+    if as_json:
+        print(json.dumps(table, indent=2))
+        return 0
+    for lang, c in table.items():
+        print(f"{lang:<11} {c['translated']:>3}/{c['total']} translated")
+        for tid, why in c["untranslated"].items():
+            print(f"    {tid:<14} {why}")
+    return 0
 
 
 def main(args) -> int:
     from crucible.languages import UNAVAILABLE, all_languages
+
+    if args.humaneval:
+        return humaneval_counts(args.json)
 
     rows = []
     for lang in all_languages():

@@ -27,13 +27,13 @@ def _chunk_logits(h: Tensor, weight: Tensor, softcap: float | None):
     """float32 logits of one chunk, and tanh of the capped ones (needed for the cap's gradient)."""
     z = (h @ weight.t()).float()
     if softcap:
-        t = torch.tanh(z / softcap)
-        return softcap * t, t
+        t = z.div_(softcap).tanh_()          # in place: big fresh buffers cost page faults on CPU
+        return t * softcap, t
     return z, None
 
 
 def _default_chunk(vocab: int) -> int:
-    return max(16, (1 << 24) // max(vocab, 1))   # about 16M logits (64 MiB float32) per chunk
+    return max(16, (1 << 22) // max(vocab, 1))   # about 4M logits (16 MiB float32) per chunk
 
 
 class _ChunkedLinearCE(torch.autograd.Function):
@@ -42,6 +42,7 @@ class _ChunkedLinearCE(torch.autograd.Function):
         n = hidden.size(0)
         need_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
         valid = targets != IGNORE_INDEX
+        all_valid = bool(valid.all())
         count = valid.sum().clamp_min(1).float()
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         grad_h = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
@@ -51,18 +52,23 @@ class _ChunkedLinearCE(torch.autograd.Function):
             y = targets[start:start + chunk_size]
             ok = valid[start:start + chunk_size]
             logits, t = _chunk_logits(h, weight, softcap)
-            lse = torch.logsumexp(logits, dim=-1)
-            y_safe = torch.where(ok, y, torch.zeros_like(y))
+            y_safe = y if all_valid else torch.where(ok, y, torch.zeros_like(y))
             picked = logits.gather(1, y_safe[:, None]).squeeze(1)
+            # logsumexp by hand, in place: logits becomes exp(logits - max), then the softmax
+            peak = logits.amax(dim=-1, keepdim=True)
+            probs = logits.sub_(peak).exp_()
+            sums = probs.sum(dim=-1, keepdim=True)
+            lse = peak.squeeze(1) + sums.log().squeeze(1)
             total += ((lse - picked) * ok).sum()
             if not need_grad:
                 continue
-            # d(loss_i)/d(logits_i) = softmax - onehot, zero for ignored rows; reuse the logits buffer
-            grad = logits.sub_(lse[:, None]).exp_()
+            # d(loss_i)/d(logits_i) = softmax - onehot, zero for ignored rows
+            grad = probs.div_(sums)
             grad[torch.arange(grad.size(0), device=grad.device), y_safe] -= 1.0
-            grad.mul_(ok[:, None])
+            if not all_valid:
+                grad.mul_(ok[:, None])
             if t is not None:
-                grad.mul_(1.0 - t * t)                  # through softcap * tanh(z / softcap)
+                grad.mul_(t.square_().neg_().add_(1.0))   # through softcap * tanh(z / softcap)
             grad = grad.to(hidden.dtype)
             # plain matmuls (not in-place addmm_), so that autocast runs them in bf16 where enabled
             if grad_h is not None:

@@ -143,7 +143,7 @@ def summarize(suite_name: str, rows: list[dict], ks) -> dict:
             c = counts[f"{r['task_id']}\x1f{r['language']}"]
             c[0] += 1
             c[1] += bool(r["passed"])
-        t = pass_at_k_table({k: tuple(v) for k, v in counts.items()}, ks)
+        t = pass_at_k_table({k: tuple(counts[k]) for k in sorted(counts)}, ks)  # order-free CI
         return {
             "n_tasks": len({r["task_id"] for r in subset}),
             "n_samples": len(subset),

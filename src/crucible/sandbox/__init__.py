@@ -37,7 +37,8 @@ from crucible.sandbox.uids import lease_uid
 
 STATUSES = ("ok", "runtime_error", "timeout", "memory", "output_limit", "sandbox_error", "compile_error")
 INSIDE = "/sandbox"  # the work dir's path inside the sandbox
-TMP_BYTES = 256 << 20  # private /tmp (tmpfs, RAM-backed) is size-capped
+TMP_BYTES = 256 << 20  # private /tmp and /dev/shm are RAM-backed tmpfs, so size-capped
+SHM_BYTES = 16 << 20
 MINIMAL_PATH = "/usr/local/bin:/usr/bin:/bin"
 MEMORY_MARKERS = ("MemoryError", "std::bad_alloc", "out of memory", "Out of memory",
                   "OutOfMemoryError", "cannot allocate memory", "memory allocation failed")
@@ -122,11 +123,14 @@ def bwrap_argv(workdir: Path, *, ro_binds: list[tuple[str, str]] = (), env: dict
     for d in HIDDEN_DIRS:
         if os.path.isdir(d):
             argv += ["--tmpfs", d]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
-             "--bind", str(workdir), INSIDE, "--chdir", cwd]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm",
+             "--size", str(TMP_BYTES), "--tmpfs", "/tmp", "--bind", str(workdir), INSIDE, "--chdir", cwd]
     for src, dst in ro_binds:
         argv += ["--ro-bind", src, dst]
-    argv += ["--remount-ro", "/"]  # the new root itself: only /sandbox and a small /tmp are writable
+    # Only /sandbox and the size-capped /tmp and /dev/shm stay writable (tmpfs is RAM: uncapped is a DoS).
+    for d in ("/", "/dev", *(d for d in HIDDEN_DIRS if os.path.isdir(d))):
+        argv += ["--remount-ro", d]
+    argv += ["--unshare-user", "--disable-userns"]  # no nested user namespaces (kernel attack surface)
     argv += ["--clearenv"]
     full_env = {"PATH": MINIMAL_PATH, "HOME": INSIDE, "LANG": "C.UTF-8", "TMPDIR": "/tmp"}
     full_env.update(env or {})
@@ -234,7 +238,7 @@ def _supervise(prefix: list[str], argv: list[str], stdin: bytes, limits: Limits,
     try:
         out, err, verdict = _drain(proc, stdin, limits, start)
         if verdict:  # deadline or flood: the whole sandbox dies
-            _kill_sandbox(proc)
+            kill_sandbox(proc)
         if proc.returncode is None:
             _reap(proc, None)
         rc = proc.returncode
@@ -341,7 +345,7 @@ def _read_report(fd: int) -> tuple[bool, float]:
     return ready, total
 
 
-def _kill_sandbox(proc: subprocess.Popen) -> None:
+def kill_sandbox(proc: subprocess.Popen) -> None:
     """SIGKILL the sandbox's PID 1 first: the kernel then kills every process in its namespace and
     bwrap exits only after they are gone, so nothing outlives the run. The process group is the
     fallback (and all there is without bubblewrap)."""

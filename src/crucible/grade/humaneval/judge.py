@@ -42,7 +42,7 @@ from pathlib import Path
 
 from crucible.grade.humaneval import codec
 from crucible.languages.python import interpreter
-from crucible.sandbox import HIDDEN_DIRS, Limits, bwrap_argv, limited_argv
+from crucible.sandbox import Limits, bwrap_argv, kill_sandbox, limited_argv
 from crucible.sandbox.uids import lease_uid
 
 HERE = Path(__file__).resolve().parent
@@ -52,13 +52,6 @@ SERVER_CPU_S = 7 * 24 * 3600   # the server's own lifetime CPU; each child gets 
 START_TIMEOUT_S = 20.0
 END_TIMEOUT_S = 10.0
 PR_SET_PDEATHSIG = 1
-# On top of crucible.sandbox's isolation, for a server that outlives its samples: the other RAM-backed
-# mounts (/dev, the tmpfs over hidden package dirs) go read-only and /dev/shm gets a small size cap,
-# so only /tmp (size-capped) and /dev/shm are writable, both emptied after every sample; and no
-# nested user namespaces (a process there would be harder to account for).
-EXTRA_ISOLATION = (["--size", str(16 << 20), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
-                   + [a for d in HIDDEN_DIRS if os.path.isdir(d) for a in ("--remount-ro", d)]
-                   + ["--unshare-user", "--disable-userns"])
 BUILTIN_EXCEPTIONS = {n: c for n, c in vars(builtins).items()
                       if isinstance(c, type) and issubclass(c, Exception)}
 
@@ -88,20 +81,6 @@ class CandidateError(Exception):
 
 
 # ---- the sandboxed candidate server ---------------------------------------------------------
-
-def kill_sandbox(proc: subprocess.Popen) -> None:
-    """SIGKILL the namespace's PID 1 (the kernel then kills everything in it), then bwrap's group."""
-    try:
-        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
-            inner = [int(p) for p in f.read().split()]
-    except OSError:
-        inner = []
-    for pid in inner + [-proc.pid]:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
 
 class Sandbox:
     """One candidate server in bubblewrap, with a leased uid and a private work dir; restartable."""
@@ -142,7 +121,7 @@ class Sandbox:
             binds = [(str(self.harness / n), f"{HARNESS}/{n}") for n in SERVER_FILES]
             prefix = bwrap_argv(self.workdir, ro_binds=binds)
             assert prefix[-1] == "--"
-            argv = prefix[:-1] + EXTRA_ISOLATION + ["--as-pid-1", "--"] + limited_argv(  # bash is PID 1:
+            argv = prefix[:-1] + ["--as-pid-1", "--"] + limited_argv(  # bash is PID 1:
                 [*python, f"{HARNESS}/server.py", str(theirs.fileno()), "pidns", "/tmp"],  # kill(-1) spares it
                 server_limits, report_fd)
         kw = dict(user=uid, group=uid, extra_groups=[]) if uid is not None else {}

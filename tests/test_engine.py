@@ -193,3 +193,11 @@ def test_tool_timeout_is_enforced(tok):
 def test_empty_prompt_rejected(engine):
     with pytest.raises(ValueError, match="at least one token"):
         engine.generate([], 1)
+
+
+def test_engine_loads_a_checkpoint(engine, tok, tmp_path):
+    engine.model.save_pretrained(tmp_path, tok)
+    loaded = Engine.load(tmp_path, tools=False)
+    prompt = tok.encode("while True:")
+    params = SamplingParams(max_tokens=6, ignore_eos=True)
+    assert loaded.generate(prompt, 1, params)[0].ids == engine.generate(prompt, 1, params)[0].ids

@@ -128,3 +128,23 @@ def test_cli_bad_input(tmp_path, capsys):
     assert rc == 2
     assert "bad.jsonl:2" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
+
+
+def test_cli_reads_compressed_jsonl_and_parquet(tmp_path, capsys):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import zstandard
+
+    from crucible.cli import main
+    texts = tiny.corpus()
+    lines = "".join(json.dumps({"content": t}) + "\n" for t in texts[:3]).encode()
+    (tmp_path / "a.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(lines))
+    pq.write_table(pa.table({"text": texts[3:6]}), tmp_path / "b.parquet")
+    rc = main(["tokenizer", "train", "--input", str(tmp_path / "a.jsonl.zst"), str(tmp_path / "b.parquet"),
+               "--vocab-size", "300", "--out", str(tmp_path / "tok"), "--no-progress"])
+    assert rc == 0
+    assert "2 files (6 documents" in capsys.readouterr().out
+    pq.write_table(pa.table({"body": ["x"]}), tmp_path / "c.parquet")
+    rc = main(["tokenizer", "train", "--input", str(tmp_path / "c.parquet"), "--vocab-size", "300",
+               "--out", str(tmp_path / "tok2"), "--no-progress"])
+    assert rc == 2 and "c.parquet" in capsys.readouterr().err

@@ -201,3 +201,16 @@ def test_engine_loads_a_checkpoint(engine, tok, tmp_path):
     prompt = tok.encode("while True:")
     params = SamplingParams(max_tokens=6, ignore_eos=True)
     assert loaded.generate(prompt, 1, params)[0].ids == engine.generate(prompt, 1, params)[0].ids
+
+
+def test_batches_split_to_fit_the_cache_budget(engine, tok):
+    prompts = [tok.encode(t) for t in ("a = 1", "def long_function_name(argument):", "x", "import re")]
+    params = SamplingParams(max_tokens=5, ignore_eos=True)
+    whole = engine.generate_batch(prompts, 2, params)
+    seen = []
+    small = Engine(engine.model, tok, tools=False, cache_bytes=1)     # one prompt per batch
+    split = small.generate_batch(prompts, 2, params, on_token=lambda i, t, text, f: seen.append((i, t)))
+    assert [[c.ids for c in s] for s in split] == [[c.ids for c in s] for s in whole]
+    assert small.stats["prefill_tokens"] == sum(map(len, prompts))
+    for i in range(len(prompts) * 2):   # streamed indices are prompt * n + sample, in the caller's order
+        assert [t for j, t in seen if j == i] == split[i // 2][i % 2].ids

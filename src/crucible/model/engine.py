@@ -4,7 +4,8 @@ How a call runs (`generate_batch(prompts, n, params)`):
 1. each prompt is prefilled once (batch 1); its keys/values are then *copied* into the n rows of
    the batch cache that sample from it (n samples cost one prefill, not n);
 2. prompts of different lengths are right-aligned in the cache (`KVCache.pad`), so every row writes
-   the same slot at every step and the whole batch decodes in lockstep, one forward per token;
+   the same slot at every step and the whole batch decodes in lockstep, one forward per token.
+   Prompts are sorted by length and split into batches whose cache fits `cache_bytes`;
 3. a row stops at <|assistant_end|> or <|bos|> (unless `ignore_eos`), at a stop string, or after
    `max_tokens` tokens; finished rows are dropped from the batch (the cache is compacted) once they
    are a quarter of it;
@@ -125,7 +126,7 @@ def format_tool_result(outcome, limit: int = MAX_TOOL_OUTPUT_CHARS) -> str:
 
 class Engine:
     def __init__(self, model: GPT, tokenizer, *, tools: bool = True, tool_limits=None, share_prefill: bool = True,
-                 unsafe_tools: bool = False):
+                 unsafe_tools: bool = False, cache_bytes: int | None = None):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.tools = tools
@@ -144,6 +145,7 @@ class Engine:
         self.stop_ids = {sid("assistant_end"), tokenizer.bos_id}
         self.python_start, self.python_end = sid("python_start"), sid("python_end")
         self.output_start, self.output_end = sid("output_start"), sid("output_end")
+        self.cache_bytes = cache_bytes   # KV-cache budget per decoding batch; None: 2 GiB CPU, half of free GPU
         self.stats: dict = {}
 
     @classmethod
@@ -166,9 +168,37 @@ class Engine:
             return []
         if any(len(p) == 0 for p in prompts):
             raise ValueError("every prompt needs at least one token (start base-model prompts with <|bos|>)")
-        with torch.inference_mode(), self.autocast(), self.model.decoding():
-            rows = self._run(prompts, n, params, on_token)
-        return [[self._completion(rows[i * n + j]) for j in range(n)] for i in range(len(prompts))]
+        results: list[list[Completion] | None] = [None] * len(prompts)
+        self.stats = {}
+        for chunk in self._chunks(prompts, n, params.max_tokens):
+            stream = None
+            if on_token is not None:   # chunk-local sample index -> prompt_index * n + sample_index
+                def stream(r, *rest, chunk=chunk):
+                    on_token(chunk[r // n] * n + r % n, *rest)
+            with torch.inference_mode(), self.autocast(), self.model.decoding():
+                rows, stats = self._run([prompts[i] for i in chunk], n, params, stream)
+            for k, i in enumerate(chunk):
+                results[i] = [self._completion(rows[k * n + j]) for j in range(n)]
+            for key, value in stats.items():
+                self.stats[key] = self.stats.get(key, 0) + value
+        return results
+
+    def _chunks(self, prompts: list[list[int]], n: int, max_tokens: int) -> list[list[int]]:
+        """Prompt indices in decoding batches whose KV cache fits the budget; prompts of similar
+        length go together (less padding). A prompt's n samples are never split."""
+        cfg = self.model.config
+        budget = self.cache_bytes
+        if budget is None:
+            budget = torch.cuda.mem_get_info(self.device)[0] // 2 if self.device.type == "cuda" else 2 << 30
+        slot_bytes = 2 * cfg.n_layer * cfg.n_kv_head * cfg.head_dim * torch.finfo(self.cache_dtype).bits // 8
+        chunks, current = [], []
+        for i in sorted(range(len(prompts)), key=lambda i: len(prompts[i])):
+            longest = len(prompts[i]) + max_tokens   # sorted: the newest prompt is the longest
+            if current and (len(current) + 1) * n * longest * slot_bytes > budget:
+                chunks.append(current)
+                current = []
+            current.append(i)
+        return chunks + [current]
 
     # -- the loop --------------------------------------------------------------------------------
     def _prefill(self, prompts: list[list[int]], n: int, max_len: int) -> tuple[KVCache, torch.Tensor]:
@@ -234,10 +264,10 @@ class Engine:
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         t2 = time.perf_counter()
-        self.stats = {"prefill_s": t1 - t0, "decode_s": t2 - t1, "decode_steps": steps,
-                      "prefill_tokens": sum(len(p) for p in prompts) * (1 if self.share_prefill else n),
-                      "generated_tokens": sum(len(r.ids) for r in rows)}
-        return rows
+        stats = {"prefill_s": t1 - t0, "decode_s": t2 - t1, "decode_steps": steps,
+                 "prefill_tokens": sum(len(p) for p in prompts) * (1 if self.share_prefill else n),
+                 "generated_tokens": sum(len(r.ids) for r in rows)}
+        return rows, stats
 
     def _append(self, row: _Row, r: int, token: int, forced: bool, params: SamplingParams, on_token) -> None:
         row.ids.append(token)

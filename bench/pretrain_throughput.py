@@ -92,7 +92,8 @@ def run_ours(args, out: Path) -> float:
 
     cfg = PretrainConfig(data=args.data, out=str(out), depth=args.depth, seq_len=args.seq_len,
                          batch_size=args.batch_size, max_steps=args.warmup + args.steps, log_every=args.warmup,
-                         eval_every=0, val_tokens=args.seq_len * 4, compile=args.compile, optimizer="normuon")
+                         eval_every=0, val_tokens=args.seq_len * 4, compile=args.compile, optimizer="normuon",
+                         threads=args.threads)
     train(cfg, progress=False)
     recs = [json.loads(l) for l in (out / "log.jsonl").read_text().splitlines()]
     rates = [r["tokens_per_s"] for r in recs if r["event"] == "train"][1:]   # the first window is warm-up
@@ -111,7 +112,7 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--compile", default="no", help="our loop's torch.compile setting (no|yes)")
-    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads for both loops (1: robust on a shared machine)")
     p.add_argument("--json", metavar="FILE")
     args = p.parse_args()
     if args.threads:

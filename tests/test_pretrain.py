@@ -137,3 +137,31 @@ def test_cli_stop_resume_and_refuse_overwrite(data_dir, tmp_path, capsys):
     assert cli(["pretrain", "--out", str(tmp_path / "c"), "--resume", "--no-progress"]) == 0
     summary = json.loads((tmp_path / "c" / "summary.json").read_text())
     assert summary["step"] == 4 and summary["optimizer"] == "adamw"
+
+
+def test_ddp_and_fsdp2_under_torchrun_agree(data_dir, tmp_path):
+    """Two CPU ranks (gloo): DDP and FSDP2 (sharded Muon through DTensor gathers) must train the
+    same model: identical logged losses and final bpb."""
+    import subprocess
+    import sys
+
+    results = {}
+    for mode in ("ddp", "fsdp"):
+        out = tmp_path / mode
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "crucible", "pretrain", "--data", str(data_dir), "--out", str(out), "--depth", "2",
+               "--n-embd", "64", "--seq-len", "32", "--batch-size", "2", "--max-steps", "4", "--log-every", "1",
+               "--val-tokens", "1024", "--dist", mode, "--threads", "1", "--no-progress", "--qat-bits", "6",
+               "--qat-start", "0.5", "--dtype", "float32"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**__import__("os").environ,
+                                                                                      "OMP_NUM_THREADS": "1"})
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        log = [json.loads(l) for l in (out / "log.jsonl").read_text().splitlines()]
+        assert next(r for r in log if r["event"] == "start")["world"] == 2
+        results[mode] = ([r["loss"] for r in log if r["event"] == "train"],
+                         json.loads((out / "summary.json").read_text())["val_bpb"])
+        assert GPT.from_pretrained(out / "step_000004").config.n_layer == 2   # gathered, HF-loadable weights
+    (ddp_losses, ddp_bpb), (fsdp_losses, fsdp_bpb) = results["ddp"], results["fsdp"]
+    assert len(ddp_losses) == 4 and ddp_losses[-1] < ddp_losses[0]
+    assert fsdp_losses == pytest.approx(ddp_losses, rel=1e-4)
+    assert fsdp_bpb == pytest.approx(ddp_bpb, rel=1e-4)

@@ -54,6 +54,7 @@ RESUME_MAY_CHANGE = {"eval_every", "log_every", "ckpt_every", "keep_checkpoints"
 
 def main(args) -> int:
     import json
+    import os
     from pathlib import Path
 
     from crucible.train.config import FIELDS, ConfigError, PretrainConfig, build_config, validate
@@ -90,6 +91,6 @@ def main(args) -> int:
         from crucible.train import dist
 
         dist.cleanup()
-    if "stopped_at" in summary:
+    if "stopped_at" in summary and os.environ.get("RANK", "0") == "0":
         print(f"stopped after step {summary['stopped_at']}; continue with --resume --out {summary['out']}")
     return 0

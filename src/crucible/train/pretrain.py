@@ -155,23 +155,24 @@ def train(cfg: PretrainConfig, *, resume: bool = False, stop_after: int | None =
     torch.manual_seed(cfg.seed)
     mc = model_config(cfg, tokenizer.vocab_size)
     model = GPT(mc).to(info.device)
-    optimizers = build_optimizers(model, cfg)
-    averager = WeightAverager(cfg.average, cfg.ema_decay, cfg.swa_every) if cfg.average != "none" else None
-    state = {"step": 0, "position": 0, "elapsed": 0.0, "tokens": 0}
-    if resume:
-        ckpt = checkpoint.latest(out)
-        if ckpt is None:
-            raise FileNotFoundError(f"{out}: nothing to resume (no {checkpoint.LATEST} file)")
+    ckpt = checkpoint.latest(out) if resume else None
+    if resume and ckpt is None:
+        raise FileNotFoundError(f"{out}: nothing to resume (no {checkpoint.LATEST} file)")
+    if ckpt is not None:
         loaded = GPT.from_pretrained(ckpt, device=info.device)
         model.load_state_dict(loaded.state_dict())
         del loaded
+    train_module = LossModule(model, cfg.loss)
+    wrapped = dist.wrap(train_module, info, cfg.dist)   # FSDP2 swaps in sharded parameters: wrap first,
+    optimizers = build_optimizers(model, cfg)           # then build the optimizers over what it left
+    averager = WeightAverager(cfg.average, cfg.ema_decay, cfg.swa_every) if cfg.average != "none" else None
+    state = {"step": 0, "position": 0, "elapsed": 0.0, "tokens": 0}
+    if ckpt is not None:
         state = checkpoint.load(ckpt, optimizers=optimizers, rank=info.rank, map_location=info.device)
         if averager is not None and state.get("averager"):
             averager.load_state_dict(state["averager"])
         if master:
             print(f"resumed from {ckpt} at step {state['step']}", flush=True)
-    train_module = LossModule(model, cfg.loss)
-    wrapped = dist.wrap(train_module, info, cfg.dist)
     use_compile = cfg.compile == "yes" or (cfg.compile == "auto" and info.device.type == "cuda")
     step_fn = torch.compile(wrapped) if use_compile else wrapped
     amp_dtype = _autocast_dtype(cfg, info.device)

@@ -76,17 +76,23 @@ class QATSwap:
         self.params, self.bits, self.clip = params, bits, clip_percentile
         self.backup: list[Tensor] = []
 
+    def _tensors(self) -> list[Tensor]:
+        # FSDP2 shards rows (dim 0): each rank's local rows quantise exactly as the full matrix would
+        return [p.to_local() if hasattr(p, "to_local") else p for p in self.params]
+
     @torch.no_grad()
     def quantize(self) -> None:
-        self.backup = [p.detach().clone() for p in self.params]
-        for p in self.params:
-            q, s = quantize_rows(p, self.bits, self.clip)
-            p.copy_(dequantize_rows(q, s, p.dtype))
+        tensors = self._tensors()
+        self.backup = [t.detach().clone() for t in tensors]
+        for t in tensors:
+            if t.numel():
+                q, s = quantize_rows(t, self.bits, self.clip)
+                t.copy_(dequantize_rows(q, s, t.dtype))
 
     @torch.no_grad()
     def restore(self) -> None:
-        for p, b in zip(self.params, self.backup):
-            p.copy_(b)
+        for t, b in zip(self._tensors(), self.backup):
+            t.copy_(b)
         self.backup = []
 
 

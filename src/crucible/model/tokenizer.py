@@ -22,6 +22,7 @@ non-byte-level model (not needed: byte-level covers every input).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -110,7 +111,7 @@ class Tokenizer:
         out.mkdir(parents=True, exist_ok=True)
         self._hf.encode_special_tokens = False  # as the file's readers (AutoTokenizer, vLLM) expect
         try:
-            self._hf.save(str(out / FILE_NAME))
+            self._hf.save(str(out / (FILE_NAME + ".tmp")))
         finally:
             self._hf.encode_special_tokens = True
         config = {
@@ -119,7 +120,9 @@ class Tokenizer:
             "add_bos_token": False, "add_eos_token": False, "clean_up_tokenization_spaces": False,
             "model_max_length": 1 << 30, "chat_template": CHAT_TEMPLATE,
         }
-        (out / "tokenizer_config.json").write_text(json.dumps(config, indent=2) + "\n")
+        (out / "tokenizer_config.json.tmp").write_text(json.dumps(config, indent=2) + "\n")
+        for name in (FILE_NAME, "tokenizer_config.json"):   # both written: now put them in place
+            os.replace(out / (name + ".tmp"), out / name)
 
     # -- using -----------------------------------------------------------------------------------
     @property

@@ -74,6 +74,19 @@ def test_walker_infers_types_from_annotations_and_tests():
         translate(he["HumanEval/10"], "rust")
 
 
+def test_closing_brace_skips_strings_comments_and_lifetimes():
+    from crucible.tasks.translate import closing_brace
+
+    assert closing_brace("  return 1;\n}\nmore") == 12
+    body = "  if (x) { y(); }\n  return '}';\n"
+    assert closing_brace(body + "}\n") == len(body)
+    assert closing_brace('  s = "}{\\"}";\n}') == len('  s = "}{\\"}";\n')
+    assert closing_brace("  // }\n  /* } */\n}") == len("  // }\n  /* } */\n")
+    assert closing_brace("  fn f<'a>(x: &'a str) {}\n}") == len("  fn f<'a>(x: &'a str) {}\n")
+    assert closing_brace("  return `}${x}`;\n}") == len("  return `}${x}`;\n")
+    assert closing_brace("  return x") == len("  return x")  # never closed: all of it
+
+
 def test_docstring_examples_are_rewritten_in_the_target_syntax():
     he = ht.humaneval_problems()
     rust_prompt = translate(he["HumanEval/12"], "rust").prompt
@@ -187,6 +200,14 @@ def test_translated_suite_end_to_end(lang, tmp_path):
         samples.append({"task_id": tid, "completion": text.replace(old, new), "kind": "wrong", "sample_index": 1})
     tid, body = BODY_ONLY[lang]
     samples.append({"task_id": tid, "completion": body, "kind": "body", "sample_index": 2})
+    # a chat reply (the whole function in a fence) turned into a body by the sampler's sanitizer
+    from crucible.generate.sanitize import completion_from_chat
+    from crucible.languages import get
+
+    task = next(t for t in ht.load_suite(Namespace(language=lang, task_ids="HumanEval/0", limit=None)).tasks)
+    reply = f"Sure:\n```{get(lang).fence_tags[0]}\n{files['HumanEval/0'].read_text()}```\nDone."
+    samples.append({"task_id": "HumanEval/0", "completion": completion_from_chat(reply, task, get(lang)),
+                    "kind": "chat", "sample_index": 4})
     samples.append({"task_id": "HumanEval/55", "completion": files["HumanEval/55"].read_text() + "\n)(\n",
                     "kind": "broken", "sample_index": 3})  # a stray ")(" is a syntax error in every target
     from crucible.grade.runner import grade_samples
@@ -199,6 +220,7 @@ def test_translated_suite_end_to_end(lang, tmp_path):
     assert all(st == "pass" for _, st, _ in by_kind["reference"]), by_kind["reference"]
     assert all(st == "wrong_answer" for _, st, _ in by_kind["wrong"]), by_kind["wrong"]
     assert by_kind["body"][0][1] == "pass", by_kind["body"]
+    assert by_kind["chat"][0][1] == "pass", by_kind["chat"]
     assert by_kind["broken"][0][1] == "compile_error", by_kind["broken"]
 
     # tricky literals through the real compiler: content-sensitive checks, so a mis-escaped string fails

@@ -2,9 +2,11 @@
 by compiling and running each program in the sandbox.
 
 A sample is {"task_id", "completion"} (optionally "language"). The program is the prompt + the
-completion cut at the first stop sequence + the function's closer + the translated tests; a
-completion that holds a whole definition of the function (a chat model's fenced block, or our
-hand-written references) replaces the prompt instead. A failed translated assertion prints a marker
+completion up to the brace that closes the function (matched, so a dedented chat reply works too;
+OCaml: up to the first stop sequence) + the function's closer + the translated tests; a completion
+that holds a whole definition of the function (a chat model's fenced block, or our hand-written
+references) replaces the prompt instead. Tasks carry "entry_point", so the sampler treats them as
+function completions. A failed translated assertion prints a marker
 and is a wrong_answer; a crash is a runtime_error; a build failure is a compile_error.
 
 Problems that do not translate to a language are left out of its suite (`crucible.tasks.translate
@@ -69,8 +71,10 @@ class TranslatedSuite:
     def __post_init__(self):
         self.name = f"humaneval-{self.language}"
         self.translated, self.untranslated = translations(self.language)
+        # entry_point marks a function-completion task for the sampler (chat replies become bodies)
         self.tasks = [{"task_id": t, "language": self.language, "prompt": self.translated[t].prompt,
-                       "stop": list(self.translated[t].stop)} for t in self.task_ids]
+                       "stop": list(self.translated[t].stop), "entry_point": self.translated[t].name}
+                      for t in self.task_ids]
 
     def check_sample(self, sample: dict) -> str | None:
         tid = sample.get("task_id")

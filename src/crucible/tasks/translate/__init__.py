@@ -414,13 +414,58 @@ class Translation:
     defines: str           # regex: the completion holds a whole definition of the function
     name: str = ""
 
+    braces: bool = True    # the body is closed by a matching "}" (all but OCaml)
+
     def program(self, code: str) -> str:
         """The test program for a completion: a whole function definition (e.g. a chat model's fenced
-        block) replaces the prompt; a body continues the prompt and is cut at the first stop sequence."""
+        block) replaces the prompt; a body continues the prompt and ends at the brace that closes the
+        function (found by matching braces, so indentation does not matter) or, without braces, at
+        the first stop sequence."""
         if re.search(self.defines, code, re.M):
             return self.header + code.rstrip() + "\n" + self.tests
-        cut = min([i for i in (code.find(s) for s in self.stop) if i >= 0], default=len(code))
+        if self.braces:
+            cut = closing_brace(code, single_quoted_strings=self.language in ("javascript", "typescript"))
+        else:
+            cut = min([i for i in (code.find(s) for s in self.stop) if i >= 0], default=len(code))
         return self.prompt + code[:cut].rstrip("\n") + self.closer + self.tests
+
+
+CHAR_LITERAL = re.compile(r"'(\\.[^']{0,8}|[^\\'\n])'")
+
+
+def closing_brace(code: str, single_quoted_strings: bool = False) -> int:
+    """Index of the "}" closing a body whose "{" is already open (len(code) if it never closes).
+    Skips string, char and template literals and // and /* */ comments; a quote that does not start
+    a char literal (a Rust lifetime) is just a character."""
+    depth, i, n = 1, 0, len(code)
+    while i < n:
+        c = code[i]
+        if code.startswith("//", i):
+            i = code.find("\n", i)
+            i = n if i < 0 else i
+            continue
+        if code.startswith("/*", i):
+            i = code.find("*/", i + 2)
+            i = n if i < 0 else i + 2
+            continue
+        if c in "\"`" or (c == "'" and single_quoted_strings):
+            j = i + 1
+            while j < n and code[j] != c:
+                j += 2 if code[j] == "\\" else 1
+            i = j + 1
+            continue
+        if c == "'":
+            m = CHAR_LITERAL.match(code, i)
+            i = m.end() if m else i + 1
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    return n
 
 
 def translator(language: str):

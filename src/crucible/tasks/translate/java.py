@@ -4,6 +4,7 @@ int -> long (Long inside collections), float -> double, str -> String, list -> A
 homogeneous tuple -> ArrayList<T>, dict -> HashMap<K, V>, Optional -> Optional<T>. Equality is
 `Objects.equals` on boxed values (collections compare element-wise). Strings use Java escapes with
 octal for control characters: a `\\u000a` escape would be decoded before lexing and break the literal.
+A body ends at the method's closing brace, indented (`\n    }`) or, for a dedented chat reply, flush.
 """
 
 from __future__ import annotations
@@ -99,6 +100,6 @@ def translate(p: Problem) -> Translation:
             lines.append(f"        if (!Objects.equals({name}({args}), {literal(c.expected, p.returns)})) "
                          f"crucibleFail({i});")
     lines += ["    }", "}"]
-    return Translation(p.task_id, "java", header, prompt, "\n".join(lines) + "\n", stop=["\n    }\n"],
+    return Translation(p.task_id, "java", header, prompt, "\n".join(lines) + "\n", stop=["\n    }\n", "\n}"],
                        closer="\n    }\n", defines=rf"^\s*(public\s+|private\s+)?static\s+[^;{{=]*\b{name}\s*\(",
                        name=name)

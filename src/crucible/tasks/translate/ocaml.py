@@ -100,4 +100,4 @@ def translate(p: Problem) -> Translation:
             lines.append(f"  if not ({name} {args} = {literal(c.expected, p.returns)}) then fail {i};")
     lines.append("  ()")
     return Translation(p.task_id, "ocaml", header, prompt, "\n".join(lines) + "\n", stop=["\nlet ", "\n(*", "\n;;"],
-                       closer="\n", defines=rf"^let\s+(rec\s+)?{name}\b", name=name)
+                       closer="\n", defines=rf"^let\s+(rec\s+)?{name}\b", name=name, braces=False)

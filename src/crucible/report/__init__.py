@@ -3,7 +3,7 @@
 Input is `DIR/results.jsonl` as written by `crucible.grade.runner` (one row per sample: task_id,
 language, status, passed; puzzles add difficulty). Output:
 
-- pass@k per language for k = 1, 2, 4, ... up to the smallest per-task sample count n, each with a
+- pass@k per language for k = 1, 2, 4, ... and n, the smallest per-task sample count, each with a
   95% bootstrap interval over tasks (the unbiased estimator of Chen et al., `crucible.metrics`);
 - a failure-mode table per language: the share of samples that passed, gave a wrong answer, did not
   compile, crashed, timed out, hit a memory or output limit, or failed for infrastructure reasons
@@ -61,11 +61,12 @@ def by_language(rows: list[dict]) -> dict[str, list[dict]]:
 
 
 def powers_of_two(n: int) -> list[int]:
+    """1, 2, 4, ... up to n, and n itself (pass@n is the most a run of n samples can say)."""
     ks, k = [], 1
     while k <= n:
         ks.append(k)
         k *= 2
-    return ks
+    return ks + ([n] if n >= 1 and ks[-1] != n else [])
 
 
 def passk(rows: list[dict]) -> dict:

@@ -122,3 +122,10 @@ def test_crucible_exec_runs_every_language(lang, tmp_path, capsys):
     assert cli(["exec", "--lang", lang, str(source), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "compile_error" and out["stderr"].strip(), out
+
+
+def test_java_runs_the_class_the_model_named_in_its_package():
+    src = ("package com.example;\n\npublic class Solver {\n    public static void main(String[] args) {\n"
+           f"        System.out.println({ANSWER});\n    }}\n}}\n")
+    out = run_program("java", src)
+    assert (out.status, out.stdout.strip()) == ("ok", ANSWER), out.stderr[-500:]

@@ -1,7 +1,8 @@
 """Java: Debian's OpenJDK (javac + java), one file; the file is named after its public class.
 
 Models name their class Main, Solution, Problem...: the public class (or the class holding `main`)
-decides the file name and the class to run, so a correct program is not failed for its name. The
+decides the file name and the class to run (package-qualified if the file declares a package), so a
+correct program is not failed for its name. The
 JVM reserves address space it never touches, so runs get no RLIMIT_AS and -Xmx at half the caller's
 memory_mb instead; it runs many threads, so the process limit is raised to 128.
 """
@@ -22,6 +23,7 @@ JVM_FLAGS = ("-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xshare:auto", "-XX:Tiered
 RUN_FLAGS = ("-Xmx{heap_mb}m", "-Xss64m", "-XX:+UseSerialGC", "-XX:-UsePerfData", "-Xshare:auto")
 PUBLIC_CLASS = re.compile(r"^\s*public\s+(?:final\s+|abstract\s+)*class\s+([A-Za-z_$][\w$]*)", re.M)
 ANY_CLASS = re.compile(r"\bclass\s+([A-Za-z_$][\w$]*)")
+PACKAGE = re.compile(r"^\s*package\s+([\w.]+)\s*;", re.M)
 
 
 def config_binds() -> tuple[tuple[str, str], ...]:
@@ -38,12 +40,13 @@ def main_class(source: str) -> str:
     return names[-1] if names else "Main"
 
 
-def recipe(cls: str) -> Recipe:
+def recipe(cls: str, package: str | None = None) -> Recipe:
+    qualified = f"{package}.{cls}" if package else cls
     return Recipe(
         source_name=f"{cls}.java",
         compile=(JAVAC, *(f"-J{f}" for f in JVM_FLAGS), "-J-Xmx512m", "-encoding", "UTF-8", "-nowarn", "-d",
                  "classes", f"{cls}.java"),
-        artifacts=("classes",), execute=(JAVA, *RUN_FLAGS, "-cp", "classes", cls), own_heap_cap=True,
+        artifacts=("classes",), execute=(JAVA, *RUN_FLAGS, "-cp", "classes", qualified), own_heap_cap=True,
         min_procs=128, ro_binds=config_binds())
 
 
@@ -59,8 +62,9 @@ def version() -> str | None:
 
 
 def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe: bool = False) -> Outcome:
-    return build_and_run("java", version(), recipe(main_class(source)), source, stdin=stdin, limits=limits,
-                         unsafe=unsafe)
+    package = PACKAGE.search(source)
+    return build_and_run("java", version(), recipe(main_class(source), package and package.group(1)), source,
+                         stdin=stdin, limits=limits, unsafe=unsafe)
 
 
 LANGUAGE = Language(

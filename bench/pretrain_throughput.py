@@ -93,7 +93,7 @@ def run_ours(args, out: Path) -> float:
     cfg = PretrainConfig(data=args.data, out=str(out), depth=args.depth, seq_len=args.seq_len,
                          batch_size=args.batch_size, max_steps=args.warmup + args.steps, log_every=args.warmup,
                          eval_every=0, val_tokens=args.seq_len * 4, compile=args.compile, optimizer="normuon",
-                         threads=args.threads)
+                         threads=args.threads, dtype=args.ours_dtype)
     train(cfg, progress=False)
     recs = [json.loads(l) for l in (out / "log.jsonl").read_text().splitlines()]
     rates = [r["tokens_per_s"] for r in recs if r["event"] == "train"][1:]   # the first window is warm-up
@@ -112,6 +112,8 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--compile", default="no", help="our loop's torch.compile setting (no|yes)")
+    p.add_argument("--ours-dtype", default="auto", help="our loop's --dtype (auto: bf16 autocast where the CPU "
+                                                         "has native bf16; float32 to compare like for like)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for both loops (1: robust on a shared machine)")
     p.add_argument("--json", metavar="FILE")
     args = p.parse_args()
@@ -141,7 +143,7 @@ def main() -> int:
     std = {k: statistics.stdev(v) if len(v) > 1 else float("nan") for k, v in results.items()}
     ratios = [a / b for a, b in zip(results["ours"], results["plain"])]
     print(f"depth {mc.n_layer}, width {mc.n_embd}, {mc.n_head} heads, vocab {vocab}, batch {args.batch_size}x{args.seq_len}, "
-          f"{torch.get_num_threads()} threads; params ours {ours_params / 1e6:.2f}M, plain {plain_params / 1e6:.2f}M (tied)")
+          f"{torch.get_num_threads()} threads, ours dtype {args.ours_dtype}; params ours {ours_params / 1e6:.2f}M, plain {plain_params / 1e6:.2f}M (tied)")
     for k in results:
         print(f"  {k:5s} {mean[k]:10,.0f} ± {std[k]:,.0f} tok/s (mean ± std, {args.rounds} rounds)")
     rmean = statistics.mean(ratios)

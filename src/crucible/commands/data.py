@@ -56,6 +56,10 @@ def main(args) -> int:
             raise UsageError(f"{s}: no such file or directory")
     if args.max_mb < 0 or args.shard_tokens < 1 or args.tokenizer_mb <= 0:
         raise UsageError("--max-mb must be >= 0, --shard-tokens and --tokenizer-mb > 0")
+    from crucible.data.prepare import load_manifest
+
+    if load_manifest(args.out) is not None:
+        print(f"{args.out}: already prepared (manifest.json present); checking settings, not re-sharding")
     try:
         m = prepare(args.out, sources=args.source, tokenizer=args.tokenizer, vocab_size=args.vocab_size,
                     val_fraction=args.val_fraction, max_bytes=int(args.max_mb * 1e6) or None,

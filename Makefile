@@ -25,8 +25,8 @@ test: setup toolchains
 demo: setup
 	$(BIN)/python -m crucible.demo
 
-bench: setup
-	$(BIN)/python bench/grading_throughput.py
+bench: setup toolchains   # each prints its figure and its comparison, measured side by side
+	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 toolchains: setup
 	PIP="$(abspath $(BIN))/python -m pip" bash scripts/install_toolchains.sh

@@ -27,7 +27,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -110,14 +109,6 @@ def build_key(language: str, version: str, recipe: Recipe, source: str) -> str:
     return h.hexdigest()
 
 
-def cpu_limit_is_timeout(out: Outcome, limits: Limits) -> Outcome:
-    """SIGXCPU is only ever sent at the RLIMIT_CPU soft limit: that is a timeout, however little CPU
-    time bash's `times` managed to account before the kill (under load it can read < 90%)."""
-    if out.status == "runtime_error" and out.exit_code == -signal.SIGXCPU:
-        out.status, out.detail = "timeout", f"CPU limit {limits.timeout_s:g}s"
-    return out
-
-
 def _heap_mb(limits: Limits) -> int:
     return max(64, (limits.memory_mb or 1024) // 2)
 
@@ -192,7 +183,7 @@ def build_and_run(language: str, version: str | None, recipe: Recipe, source: st
     if recipe.compile is None:
         out = run(argv, files={recipe.source_name: source}, stdin=stdin, limits=run_limits, env=env,
                   ro_binds=list(recipe.ro_binds), unsafe=unsafe)
-        return cpu_limit_is_timeout(out, run_limits)
+        return out
     key = build_key(language, version, recipe, source)
     meta, entry = _build(key, recipe, source, unsafe)
     if meta["status"] == "sandbox_error":
@@ -210,7 +201,7 @@ def build_and_run(language: str, version: str | None, recipe: Recipe, source: st
     finally:
         shutil.rmtree(work, ignore_errors=True)
     out.extra["build_key"] = key[:16]
-    return cpu_limit_is_timeout(out, run_limits)
+    return out
 
 
 def tool_version(argv: list[str], pattern: str = r"(\d+\.\d+(?:\.\d+)?)") -> str | None:

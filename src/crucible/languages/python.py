@@ -13,7 +13,6 @@ import subprocess
 from functools import lru_cache
 
 from crucible.languages import Language
-from crucible.languages.build import cpu_limit_is_timeout
 from crucible.sandbox import INSIDE, Limits, Outcome, run
 
 
@@ -39,7 +38,7 @@ def version() -> str | None:
 def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe: bool = False) -> Outcome:
     out = run([interpreter(), "-I", "-S", f"{INSIDE}/main.py"], files={"main.py": source}, stdin=stdin,
               limits=limits, unsafe=unsafe)
-    return reclassify_syntax_error(cpu_limit_is_timeout(out, limits))
+    return reclassify_syntax_error(out)
 
 
 def reclassify_syntax_error(out: Outcome) -> Outcome:

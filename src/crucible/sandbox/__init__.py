@@ -374,7 +374,9 @@ def classify(rc: int | None, stderr: str, verdict: str | None, cpu: float, limit
         return "timeout", f"wall deadline {limits.deadline_s:g}s"
     if rc == 0:
         return "ok", ""
-    if rc in (-signal.SIGXCPU, -signal.SIGKILL) and cpu >= limits.timeout_s * 0.9:
+    # SIGXCPU comes only from the RLIMIT_CPU soft limit (however little of it `times` accounted under
+    # load); SIGKILL after most of the CPU budget is the hard limit one second later.
+    if rc == -signal.SIGXCPU or (rc == -signal.SIGKILL and cpu >= limits.timeout_s * 0.9):
         return "timeout", f"CPU limit {limits.timeout_s:g}s"
     if rc == -signal.SIGXFSZ:
         return "output_limit", "file size limit"

@@ -30,6 +30,7 @@ import importlib
 import math
 import re
 from dataclasses import dataclass
+from typing import Callable
 
 TARGETS = ["javascript", "typescript", "go", "rust", "java", "cpp", "ocaml"]
 FAIL_MARK = "CRUCIBLE-TEST-FAILED"   # printed by a translated test before it exits with status 1
@@ -354,6 +355,81 @@ def float_text(value: float) -> str:
     """A float literal every target parses to the same double (repr round-trips; always has . or e)."""
     text = repr(float(value))
     return text if any(c in text for c in ".e") else text + ".0"
+
+
+def refuse_surrogates(value: str) -> str:
+    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
+        raise Untranslatable("a lone surrogate in a string")
+    return value
+
+
+def quote(value: str, escapes: dict[str, str], control: str = "\\{:03o}", quote: str = '"') -> str:
+    """A string literal: each character in `escapes` is replaced by its escape, other control
+    characters (below U+0020, and DEL) are written with the `control` format (given the code point),
+    and a lone surrogate, which no target's source text can hold, is refused."""
+    out = []
+    for ch in refuse_surrogates(value):
+        if ch in escapes:
+            out.append(escapes[ch])
+        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
+            out.append(control.format(ord(ch)))
+        else:
+            out.append(ch)
+    return quote + "".join(out) + quote
+
+
+@dataclass(frozen=True)
+class Literals:
+    """How one target writes values. Every hook gets parts already rendered; the type `t` is the
+    value's own, for hooks that spell it. A hook left None means the target has no such form."""
+    integer: Callable[[int], str]                                 # an int already known to fit 64 bits
+    string: Callable[[str], str]                                  # a str value
+    sequence: Callable[[list[str], T], str]                       # a list (or a tuple typed as a list)
+    tuple: Callable[[list[str], T], str] | None = None            # None: tuples are written as sequences
+    mapping: Callable[[list[tuple[str, str]], T], str] | None = None  # (key, value) pairs
+    optional: Callable[[str | None, T], str] | None = None        # None: an Optional is its inner type
+    floating: Callable[[str], str] = str                          # gets float_text(value)
+    none: str | None = None                                       # what None is whatever the type (JS)
+    untyped: Callable[[object], T] | None = None                  # the type to write a value of type Any as
+    no_none: str = "None where the type is not Optional"          # why None is refused
+    no_keys: str | None = None                                    # why a dict with non-str keys is refused
+
+
+def render(value, t: T, lang: Literals) -> str:
+    """`value` (a Python literal of type `t`) in the target's syntax, or Untranslatable."""
+    if value is None and lang.none is not None:
+        return lang.none
+    if t.kind == "any" and lang.untyped is not None:
+        t = lang.untyped(value)
+    if t.kind == "optional":
+        if lang.optional is None:
+            return render(value, t.args[0], lang)
+        return lang.optional(None if value is None else render(value, t.args[0], lang), t)
+    if value is None:
+        raise Untranslatable(lang.no_none)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) and t.kind != "float":
+        check_int_range(value)
+        return lang.integer(value)
+    if isinstance(value, (int, float)):
+        return lang.floating(float_text(value))
+    if isinstance(value, str):
+        return lang.string(value)
+    if isinstance(value, (list, tuple)) and (t.kind == "list" or lang.tuple is None):
+        return lang.sequence([render(v, t.args[0], lang) for v in value], t)
+    if isinstance(value, tuple):
+        return lang.tuple([render(v, et, lang) for v, et in zip(value, t.args)], t)
+    if isinstance(value, dict) and lang.mapping is not None:
+        if lang.no_keys is not None and any(not isinstance(k, str) for k in value):
+            raise Untranslatable(lang.no_keys)
+        return lang.mapping([(render(k, t.args[0], lang), render(v, t.args[1], lang)) for k, v in value.items()], t)
+    raise Untranslatable(f"value {value!r}")
+
+
+def case_args(p: Problem, case: Case, literal, sep: str = ", ") -> str:
+    """One test case's arguments, each rendered with the parameter's type."""
+    return sep.join(literal(v, t) for v, (_, t) in zip(case.args, p.params))
 
 
 def translate_doc(p: Problem, render, name: str, call_syntax=lambda f, args: f"{f}({', '.join(args)})") -> str:

@@ -7,8 +7,8 @@ for control characters (hex escapes in C++ swallow any hex digits that follow th
 
 from __future__ import annotations
 
-from crucible.tasks.translate import (FAIL_MARK, Problem, Translation, Untranslatable, check_int_range,
-                                      comment_block, float_text, translate_doc, safe_name)
+from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, case_args,
+                                      comment_block, float_text, quote, render, safe_name, translate_doc)
 
 RESERVED = {"alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case", "catch",
             "char", "class", "compl", "const", "constexpr", "const_cast", "continue", "decltype", "default",
@@ -38,43 +38,20 @@ def type_name(t) -> str:
 
 
 def string(value: str) -> str:
-    out = []
-    for ch in value:
-        if ch in ESCAPES:
-            out.append(ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\{ord(ch):03o}")
-        elif 0xD800 <= ord(ch) <= 0xDFFF:
-            raise Untranslatable("a lone surrogate in a string")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+    return quote(value, ESCAPES, control="\\{:03o}")
+
+
+LITERALS = Literals(
+    integer=lambda v: f"{v}L" if v != -(2 ** 63) else "LONG_MIN",
+    string=lambda s: f"std::string({string(s)})",
+    sequence=lambda items, t: type_name(t) + "{" + ", ".join(items) + "}",
+    tuple=lambda items, t: type_name(t) + "{" + ", ".join(items) + "}",
+    mapping=lambda pairs, t: type_name(t) + "{" + ", ".join(f"{{{k}, {v}}}" for k, v in pairs) + "}",
+    optional=lambda inner, t: f"{type_name(t)}()" if inner is None else f"{type_name(t)}({inner})")
 
 
 def literal(value, t) -> str:
-    if t.kind == "optional":
-        if value is None:
-            return f"{type_name(t)}()"
-        return f"{type_name(t)}({literal(value, t.args[0])})"
-    if value is None:
-        raise Untranslatable("None where the type is not Optional")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) and t.kind != "float":
-        check_int_range(value)
-        return f"{value}L" if value != -(2 ** 63) else "LONG_MIN"
-    if isinstance(value, (int, float)):
-        return float_text(value)
-    if isinstance(value, str):
-        return f"std::string({string(value)})"
-    if isinstance(value, (list, tuple)) and t.kind == "list":
-        return type_name(t) + "{" + ", ".join(literal(v, t.args[0]) for v in value) + "}"
-    if isinstance(value, tuple):
-        return type_name(t) + "{" + ", ".join(literal(v, et) for v, et in zip(value, t.args)) + "}"
-    if isinstance(value, dict):
-        return type_name(t) + "{" + ", ".join(f"{{{literal(k, t.args[0])}, {literal(v, t.args[1])}}}"
-                                              for k, v in value.items()) + "}"
-    raise Untranslatable(f"value {value!r}")
+    return render(value, t, LITERALS)
 
 
 def translate(p: Problem) -> Translation:
@@ -86,7 +63,7 @@ def translate(p: Problem) -> Translation:
     lines = ["", "static void crucible_fail(int i) {", f'    std::cerr << "{FAIL_MARK} " << i << std::endl;',
              "    std::exit(1);", "}", "", "int main() {"]
     for i, c in enumerate(p.cases):
-        args = ", ".join(literal(v, t) for v, (_, t) in zip(c.args, p.params))
+        args = case_args(p, c, literal)
         if c.tolerance is not None:
             lines.append(f"    if (!(std::abs({name}({args}) - ({literal(c.expected, p.returns)})) < "
                          f"{float_text(c.tolerance)})) crucible_fail({i});")

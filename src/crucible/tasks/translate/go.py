@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 
-from crucible.tasks.translate import (FAIL_MARK, Problem, Translation, Untranslatable, check_int_range,
-                                      comment_block, float_text, translate_doc, safe_name)
+from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, case_args,
+                                      comment_block, float_text, refuse_surrogates, render, safe_name, translate_doc)
 
 RESERVED = {"break", "default", "func", "interface", "select", "case", "defer", "go", "map", "struct", "chan", "else",
             "goto", "package", "switch", "const", "fallthrough", "if", "range", "type", "continue", "for", "import",
@@ -73,30 +73,18 @@ def type_name(t) -> str:
 
 
 def string(value: str) -> str:
-    if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-        raise Untranslatable("a lone surrogate in a string")
-    return json.dumps(value, ensure_ascii=False)  # JSON escapes (\\n, \\", \\u001b) are valid Go escapes
+    return json.dumps(refuse_surrogates(value), ensure_ascii=False)  # JSON escapes (\\n, \\", \\u001b) are Go's
+
+
+LITERALS = Literals(
+    integer=str, string=string,
+    sequence=lambda items, t: type_name(t) + "{" + ", ".join(items) + "}",
+    mapping=lambda pairs, t: type_name(t) + "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}",
+    no_none="None value (no faithful Go type)")
 
 
 def literal(value, t) -> str:
-    if value is None:
-        raise Untranslatable("None value (no faithful Go type)")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) and t.kind != "float":
-        check_int_range(value)
-        return str(value)
-    if isinstance(value, (int, float)):
-        return float_text(value)
-    if isinstance(value, str):
-        return string(value)
-    if isinstance(value, (list, tuple)):
-        inner = t.args[0]
-        return type_name(t) + "{" + ", ".join(literal(v, inner) for v in value) + "}"
-    if isinstance(value, dict):
-        return type_name(t) + "{" + ", ".join(f"{literal(k, t.args[0])}: {literal(v, t.args[1])}"
-                                              for k, v in value.items()) + "}"
-    raise Untranslatable(f"value {value!r}")
+    return render(value, t, LITERALS)
 
 
 def translate(p: Problem) -> Translation:
@@ -107,7 +95,7 @@ def translate(p: Problem) -> Translation:
     prompt = header + comment_block(translate_doc(p, literal, name), "//") + f"func {name}({sig_params}) {ret} {{\n"
     lines = ["", "".join(f"var _ = {u}\n" for u in USES), EQUAL, "func main() {"]
     for i, c in enumerate(p.cases):
-        args = ", ".join(literal(v, t) for v, (_, t) in zip(c.args, p.params))
+        args = case_args(p, c, literal)
         fail = f'{{\n\t\tfmt.Fprintln(os.Stderr, "{FAIL_MARK} {i}")\n\t\tos.Exit(1)\n\t}}'
         if c.tolerance is not None:
             lines.append(f"\tif !(math.Abs({name}({args})-({literal(c.expected, p.returns)})) < "

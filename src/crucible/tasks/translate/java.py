@@ -9,8 +9,8 @@ A body ends at the method's closing brace, indented (`\n    }`) or, for a dedent
 
 from __future__ import annotations
 
-from crucible.tasks.translate import (FAIL_MARK, Problem, Translation, Untranslatable, check_int_range,
-                                      comment_block, float_text, translate_doc, safe_name)
+from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, case_args,
+                                      comment_block, float_text, quote, render, safe_name, translate_doc)
 
 RESERVED = {"abstract", "assert", "boolean", "break", "byte", "case", "catch", "char", "class", "const", "continue",
             "default", "do", "double", "else", "enum", "extends", "final", "finally", "float", "for", "goto", "if",
@@ -38,44 +38,29 @@ def type_name(t, boxed: bool = False) -> str:
 
 
 def string(value: str) -> str:
-    out = []
-    for ch in value:
-        if ch in ESCAPES:
-            out.append(ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\{ord(ch):03o}")
-        elif 0xD800 <= ord(ch) <= 0xDFFF:
-            raise Untranslatable("a lone surrogate in a string")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+    return quote(value, ESCAPES, control="\\{:03o}")
+
+
+def _optional(inner, t) -> str:
+    boxed = type_name(t.args[0], True)
+    return f"Optional.<{boxed}>empty()" if inner is None else f"Optional.<{boxed}>of({inner})"
+
+
+def _mapping(pairs, t) -> str:
+    k, v = (type_name(a, True) for a in t.args)
+    return f"Problem.<{k}, {v}>crucibleMap(" + ", ".join(f"{kk}, {vv}" for kk, vv in pairs) + ")"
+
+
+LITERALS = Literals(
+    integer=lambda v: f"{v}L" if v != -(2 ** 63) else "Long.MIN_VALUE",
+    string=string,
+    sequence=lambda items, t: f"new {type_name(t)}(Arrays.asList(" + ", ".join(items) + "))" if items
+    else f"new {type_name(t)}()",
+    mapping=_mapping, optional=_optional)
 
 
 def literal(value, t) -> str:
-    if t.kind == "optional":
-        inner = type_name(t.args[0], True)
-        return f"Optional.<{inner}>empty()" if value is None else f"Optional.<{inner}>of({literal(value, t.args[0])})"
-    if value is None:
-        raise Untranslatable("None where the type is not Optional")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) and t.kind != "float":
-        check_int_range(value)
-        return f"{value}L" if value != -(2 ** 63) else "Long.MIN_VALUE"
-    if isinstance(value, (int, float)):
-        return float_text(value)
-    if isinstance(value, str):
-        return string(value)
-    if isinstance(value, (list, tuple)):
-        inner = t.args[0]
-        if not value:
-            return f"new {type_name(t)}()"
-        return f"new {type_name(t)}(Arrays.asList(" + ", ".join(literal(v, inner) for v in value) + "))"
-    if isinstance(value, dict):
-        k, v = (type_name(a, True) for a in t.args)
-        pairs = ", ".join(f"{literal(kk, t.args[0])}, {literal(vv, t.args[1])}" for kk, vv in value.items())
-        return f"Problem.<{k}, {v}>crucibleMap({pairs})"
-    raise Untranslatable(f"value {value!r}")
+    return render(value, t, LITERALS)
 
 
 def translate(p: Problem) -> Translation:
@@ -92,7 +77,7 @@ def translate(p: Problem) -> Translation:
              "    static void crucibleFail(int i) {", f'        System.err.println("{FAIL_MARK} " + i);',
              "        System.exit(1);", "    }", "", "    public static void main(String[] args) {"]
     for i, c in enumerate(p.cases):
-        args = ", ".join(literal(v, t) for v, (_, t) in zip(c.args, p.params))
+        args = case_args(p, c, literal)
         if c.tolerance is not None:
             lines.append(f"        if (!(Math.abs({name}({args}) - ({literal(c.expected, p.returns)})) < "
                          f"{float_text(c.tolerance)})) crucibleFail({i});")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 
-from crucible.tasks.translate import (FAIL_MARK, FLOAT, STR, Problem, T, Translation, Untranslatable,
-                                      check_int_range, comment_block, float_text, translate_doc, safe_name)
+from crucible.tasks.translate import (ANY, FAIL_MARK, FLOAT, STR, Literals, Problem, T, Translation, Untranslatable,
+                                      case_args, comment_block, float_text, list_of, render, safe_name, translate_doc)
 
 DYNAMIC = True  # values of mixed types are fine: the parameter or result is simply untyped
 RESERVED = {"break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete", "do", "else",
@@ -39,37 +39,31 @@ def string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def literal(value, t) -> str:
-    if value is None:
-        return "undefined"
-    if t.kind == "any":  # untyped: render the value as it is, its parts untyped too
-        if isinstance(value, (list, tuple)):
-            return "[" + ", ".join(literal(v, t) for v in value) + "]"
-        if isinstance(value, dict):
-            t = T("dict", (STR, t))
-        elif isinstance(value, float):
-            t = FLOAT
-    if t.kind == "optional":
-        return literal(value, t.args[0])
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) and t.kind != "float":
-        check_int_range(value)
-        if abs(value) > 2 ** 53:
-            raise Untranslatable(f"integer {value} is not exact as a JavaScript number")
-        return str(value)
-    if isinstance(value, (int, float)):
-        return float_text(value)
-    if isinstance(value, str):
-        return string(value)
+def _integer(value: int) -> str:
+    if abs(value) > 2 ** 53:
+        raise Untranslatable(f"integer {value} is not exact as a JavaScript number")
+    return str(value)
+
+
+def _untyped(value) -> T:
+    """An untyped value is written as it is, its parts untyped too."""
     if isinstance(value, (list, tuple)):
-        types = t.args if t.kind == "tuple" else [t.args[0]] * len(value)
-        return "[" + ", ".join(literal(v, et) for v, et in zip(value, types)) + "]"
+        return list_of(ANY)
     if isinstance(value, dict):
-        if any(not isinstance(k, str) for k in value):
-            raise Untranslatable("dict with non-string keys (JavaScript object keys are strings)")
-        return "{" + ", ".join(f"{string(k)}: {literal(v, t.args[1])}" for k, v in value.items()) + "}"
-    raise Untranslatable(f"value {value!r}")
+        return T("dict", (STR, ANY))
+    return FLOAT if isinstance(value, float) else ANY
+
+
+LITERALS = Literals(
+    integer=_integer, string=string, none="undefined", untyped=_untyped,
+    sequence=lambda items, t: "[" + ", ".join(items) + "]",
+    tuple=lambda items, t: "[" + ", ".join(items) + "]",
+    mapping=lambda pairs, t: "{" + ", ".join(f"{k}: {v}" for k, v in pairs) + "}",
+    no_keys="dict with non-string keys (JavaScript object keys are strings)")
+
+
+def literal(value, t) -> str:
+    return render(value, t, LITERALS)
 
 
 def check_types(t) -> None:
@@ -83,7 +77,7 @@ def test_main(p: Problem, call_name: str, lit) -> str:
     lines = ["", EQUAL, "function __crucible_fail(i) {", f'  console.error("{FAIL_MARK} " + i);',
              "  process.exit(1);", "}", ""]
     for i, c in enumerate(p.cases):
-        args = ", ".join(lit(v, t) for v, (_, t) in zip(c.args, p.params))
+        args = case_args(p, c, lit)
         call = f"{call_name}({args})"
         if c.tolerance is not None:
             lines.append(f"if (!(Math.abs({call} - {lit(c.expected, p.returns)}) < {float_text(c.tolerance)})) "

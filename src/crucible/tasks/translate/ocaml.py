@@ -11,8 +11,8 @@ literals inside comments, so an unbalanced double quote in it is replaced.
 
 from __future__ import annotations
 
-from crucible.tasks.translate import (FAIL_MARK, Problem, Translation, Untranslatable, check_int_range,
-                                      comment_block, float_text, safe_name, translate_doc)
+from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, case_args,
+                                      comment_block, float_text, quote, render, safe_name, translate_doc)
 
 RESERVED = {"and", "as", "assert", "asr", "begin", "class", "constraint", "do", "done", "downto", "else", "end",
             "exception", "external", "false", "for", "fun", "function", "functor", "if", "in", "include",
@@ -42,41 +42,28 @@ def _atom(text: str) -> str:
 
 
 def string(value: str) -> str:
-    out = []
-    for ch in value:
-        if ch in ESCAPES:
-            out.append(ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\{ord(ch):03d}")
-        elif 0xD800 <= ord(ch) <= 0xDFFF:
-            raise Untranslatable("a lone surrogate in a string")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+    return quote(value, ESCAPES, control="\\{:03d}")
+
+
+def _negative(text: str) -> str:
+    return f"({text})" if text.startswith("-") else text  # `f (-5)` applies f; `f -5` subtracts
+
+
+def _integer(value: int) -> str:
+    if not -(2 ** 62) <= value < 2 ** 62:
+        raise Untranslatable(f"integer {value} does not fit OCaml's 63-bit int")
+    return _negative(str(value))
+
+
+LITERALS = Literals(
+    integer=_integer, floating=_negative, string=string,
+    sequence=lambda items, t: "[" + "; ".join(items) + "]",
+    tuple=lambda items, t: "(" + ", ".join(items) + ")",
+    optional=lambda inner, t: "None" if inner is None else f"(Some {inner})")
 
 
 def literal(value, t) -> str:
-    if t.kind == "optional":
-        return "None" if value is None else f"(Some {literal(value, t.args[0])})"
-    if value is None:
-        raise Untranslatable("None where the type is not Optional")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) and t.kind != "float":
-        check_int_range(value)
-        if not -(2 ** 62) <= value < 2 ** 62:
-            raise Untranslatable(f"integer {value} does not fit OCaml's 63-bit int")
-        return f"({value})" if value < 0 else str(value)
-    if isinstance(value, (int, float)):
-        text = float_text(value)
-        return f"({text})" if text.startswith("-") else text
-    if isinstance(value, str):
-        return string(value)
-    if isinstance(value, (list, tuple)) and t.kind == "list":
-        return "[" + "; ".join(literal(v, t.args[0]) for v in value) + "]"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(literal(v, et) for v, et in zip(value, t.args)) + ")"
-    raise Untranslatable(f"value {value!r}")
+    return render(value, t, LITERALS)
 
 
 def translate(p: Problem) -> Translation:
@@ -92,7 +79,7 @@ def translate(p: Problem) -> Translation:
     lines = ["", "let () =",
              f'  let fail i = prerr_endline ("{FAIL_MARK} " ^ string_of_int i); exit 1 in']
     for i, c in enumerate(p.cases):
-        args = " ".join(literal(v, t) for v, (_, t) in zip(c.args, p.params)) or "()"
+        args = case_args(p, c, literal, " ") or "()"
         if c.tolerance is not None:
             lines.append(f"  if not (Float.abs ({name} {args} -. {literal(c.expected, p.returns)}) < "
                          f"{float_text(c.tolerance)}) then fail {i};")

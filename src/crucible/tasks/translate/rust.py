@@ -8,8 +8,8 @@ so an empty `vec![]` or `HashMap::new()` needs no inference. Strings use Rust's 
 
 from __future__ import annotations
 
-from crucible.tasks.translate import (FAIL_MARK, Problem, Translation, Untranslatable, check_int_range,
-                                      comment_block, float_text, translate_doc, safe_name)
+from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, case_args,
+                                      comment_block, float_text, quote, render, safe_name, translate_doc)
 
 RESERVED = {"as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for", "if", "impl",
             "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "Self", "static",
@@ -37,45 +37,21 @@ def type_name(t) -> str:
 
 
 def string(value: str) -> str:
-    out = []
-    for ch in value:
-        if ch in ESCAPES:
-            out.append(ESCAPES[ch])
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\u{{{ord(ch):x}}}")
-        elif 0xD800 <= ord(ch) <= 0xDFFF:
-            raise Untranslatable("a lone surrogate in a string")
-        else:
-            out.append(ch)
-    return '"' + "".join(out) + '"'
+    return quote(value, ESCAPES, control="\\u{{{:x}}}")
+
+
+LITERALS = Literals(
+    integer=str,
+    string=lambda s: f"String::from({string(s)})",
+    sequence=lambda items, t: "vec![" + ", ".join(items) + "]" if items else f"Vec::<{type_name(t.args[0])}>::new()",
+    tuple=lambda items, t: "(" + ", ".join(items) + ("," if len(items) == 1 else "") + ")",
+    mapping=lambda pairs, t: "HashMap::from([" + ", ".join(f"({k}, {v})" for k, v in pairs) + "])" if pairs
+    else "HashMap::new()",
+    optional=lambda inner, t: "None" if inner is None else f"Some({inner})")
 
 
 def literal(value, t) -> str:
-    if t.kind == "optional":
-        return "None" if value is None else f"Some({literal(value, t.args[0])})"
-    if value is None:
-        raise Untranslatable("None where the type is not Optional")
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int) and t.kind != "float":
-        check_int_range(value)
-        return str(value)
-    if isinstance(value, (int, float)):
-        return float_text(value)
-    if isinstance(value, str):
-        return f"String::from({string(value)})"
-    if isinstance(value, (list, tuple)) and t.kind == "list":
-        if not value:
-            return f"Vec::<{type_name(t.args[0])}>::new()"
-        return "vec![" + ", ".join(literal(v, t.args[0]) for v in value) + "]"
-    if isinstance(value, tuple):
-        return "(" + ", ".join(literal(v, et) for v, et in zip(value, t.args)) + ("," if len(value) == 1 else "") + ")"
-    if isinstance(value, dict):
-        if not value:
-            return "HashMap::new()"
-        return "HashMap::from([" + ", ".join(f"({literal(k, t.args[0])}, {literal(v, t.args[1])})"
-                                             for k, v in value.items()) + "])"
-    raise Untranslatable(f"value {value!r}")
+    return render(value, t, LITERALS)
 
 
 def translate(p: Problem) -> Translation:
@@ -86,7 +62,7 @@ def translate(p: Problem) -> Translation:
     prompt = header + comment_block(translate_doc(p, literal, name), "///") + f"fn {name}({sig}) -> {ret} {{\n"
     lines = ["", "fn main() {"]
     for i, c in enumerate(p.cases):
-        args = ", ".join(literal(v, t) for v, (_, t) in zip(c.args, p.params))
+        args = case_args(p, c, literal)
         fail = f'{{\n            eprintln!("{FAIL_MARK} {i}");\n            std::process::exit(1);\n        }}'
         lines.append("    {")
         lines.append(f"        let expected: {ret} = {literal(c.expected, p.returns)};")

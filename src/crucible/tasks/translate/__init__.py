@@ -19,6 +19,10 @@ does, for every target alike:
    language's deep equality and prints which test failed. Docstring examples (`>>> f([1, 2])` and
    the result line after it) are rewritten with the same literal renderer; the prose stays as is.
 
+A translator is mostly declarative: its type names (`spell` with a table and compound forms), its
+value syntax (a `Literals` of small hooks for the shared `render` walker) and its string escapes (the
+shared `quote` with its escape table and control-character format); what is left is its test main.
+
 Not covered: prose that names Python values ("return None") is not reworded; tests with loops,
 random inputs or helper code (e.g. HumanEval/32, /38, /50, /53) are reported as untranslatable.
 """
@@ -357,6 +361,17 @@ def float_text(value: float) -> str:
     return text if any(c in text for c in ".e") else text + ".0"
 
 
+def spell(t: T, names: dict[str, str], forms: dict[str, Callable[[list[str]], str]], part) -> str:
+    """The target's name for type `t`: `names` spells the scalar kinds, `forms[kind]` builds a compound
+    kind from the names of its parts, each spelled by `part` (the target's own type_name, so that its
+    refusals apply at every depth). A kind with neither is Untranslatable."""
+    if t.kind in names:
+        return names[t.kind]
+    if t.kind in forms:
+        return forms[t.kind]([part(a) for a in t.args])
+    raise Untranslatable(f"type {t}")
+
+
 def refuse_surrogates(value: str) -> str:
     if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
         raise Untranslatable("a lone surrogate in a string")
@@ -427,9 +442,17 @@ def render(value, t: T, lang: Literals) -> str:
     raise Untranslatable(f"value {value!r}")
 
 
-def case_args(p: Problem, case: Case, literal, sep: str = ", ") -> str:
-    """One test case's arguments, each rendered with the parameter's type."""
-    return sep.join(literal(v, t) for v, (_, t) in zip(case.args, p.params))
+def signature(p: Problem, reserved: set[str], param=lambda name, t: name, sep: str = ", ") -> tuple[str, str]:
+    """The function's name and its parameter list (`param(name, type)` writes one), clear of `reserved`."""
+    params = sep.join(param(safe_name(n, reserved), t) for n, t in p.params)
+    return safe_name(p.name, reserved), params
+
+
+def checks(p: Problem, literal, sep: str = ", "):
+    """Each test case as (index, its arguments and expected value rendered by `literal`, tolerance)."""
+    for i, c in enumerate(p.cases):
+        args = sep.join(literal(v, t) for v, (_, t) in zip(c.args, p.params))
+        yield i, args, literal(c.expected, p.returns), c.tolerance
 
 
 def translate_doc(p: Problem, render, name: str, call_syntax=lambda f, args: f"{f}({', '.join(args)})") -> str:

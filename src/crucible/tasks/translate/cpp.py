@@ -7,8 +7,8 @@ for control characters (hex escapes in C++ swallow any hex digits that follow th
 
 from __future__ import annotations
 
-from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, case_args,
-                                      comment_block, float_text, quote, render, safe_name, translate_doc)
+from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, checks, comment_block, float_text,
+                                      quote, render, signature, spell, translate_doc)
 
 RESERVED = {"alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case", "catch",
             "char", "class", "compl", "const", "constexpr", "const_cast", "continue", "decltype", "default",
@@ -20,21 +20,13 @@ RESERVED = {"alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bit
             "typedef", "typeid", "typename", "union", "unsigned", "using", "virtual", "void", "volatile", "wchar_t",
             "while", "xor", "xor_eq", "main", "std"}
 ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "?": "\\?"}
+NAMES = {"int": "long", "float": "double", "bool": "bool", "str": "std::string"}
+FORMS = {"list": lambda a: f"std::vector<{a[0]}>", "tuple": lambda a: "std::tuple<" + ", ".join(a) + ">",
+         "dict": lambda a: f"std::map<{a[0]}, {a[1]}>", "optional": lambda a: f"std::optional<{a[0]}>"}
 
 
 def type_name(t) -> str:
-    simple = {"int": "long", "float": "double", "bool": "bool", "str": "std::string"}
-    if t.kind in simple:
-        return simple[t.kind]
-    if t.kind == "list":
-        return f"std::vector<{type_name(t.args[0])}>"
-    if t.kind == "tuple":
-        return "std::tuple<" + ", ".join(type_name(a) for a in t.args) + ">"
-    if t.kind == "dict":
-        return f"std::map<{type_name(t.args[0])}, {type_name(t.args[1])}>"
-    if t.kind == "optional":
-        return f"std::optional<{type_name(t.args[0])}>"
-    raise Untranslatable(f"type {t}")
+    return spell(t, NAMES, FORMS, type_name)
 
 
 def string(value: str) -> str:
@@ -55,20 +47,18 @@ def literal(value, t) -> str:
 
 
 def translate(p: Problem) -> Translation:
-    sig = ", ".join(f"{type_name(t)} {safe_name(n, RESERVED)}" for n, t in p.params)
-    name = safe_name(p.name, RESERVED)
+    name, sig = signature(p, RESERVED, lambda n, t: f"{type_name(t)} {n}")
     ret = type_name(p.returns)
     header = "#include <bits/stdc++.h>\n\n"
     prompt = header + comment_block(translate_doc(p, literal, name), "//") + f"{ret} {name}({sig}) {{\n"
     lines = ["", "static void crucible_fail(int i) {", f'    std::cerr << "{FAIL_MARK} " << i << std::endl;',
              "    std::exit(1);", "}", "", "int main() {"]
-    for i, c in enumerate(p.cases):
-        args = case_args(p, c, literal)
-        if c.tolerance is not None:
-            lines.append(f"    if (!(std::abs({name}({args}) - ({literal(c.expected, p.returns)})) < "
-                         f"{float_text(c.tolerance)})) crucible_fail({i});")
+    for i, args, expected, tolerance in checks(p, literal):
+        if tolerance is not None:
+            lines.append(f"    if (!(std::abs({name}({args}) - ({expected})) < {float_text(tolerance)})) "
+                         f"crucible_fail({i});")
         else:
-            lines.append(f"    if (!({name}({args}) == {ret}({literal(c.expected, p.returns)}))) crucible_fail({i});")
+            lines.append(f"    if (!({name}({args}) == {ret}({expected}))) crucible_fail({i});")
     lines.append("}")
     return Translation(p.task_id, "cpp", header, prompt, "\n".join(lines) + "\n", stop=["\n}"], closer="\n}\n",
                        defines=rf"^[\w:<>,\s\*&]*\b{name}\s*\([^;{{]*\)\s*\{{", name=name)

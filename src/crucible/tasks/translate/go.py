@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 
-from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, case_args,
-                                      comment_block, float_text, refuse_surrogates, render, safe_name, translate_doc)
+from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, checks,
+                                      comment_block, float_text, refuse_surrogates, render, signature, spell,
+                                      translate_doc)
 
 RESERVED = {"break", "default", "func", "interface", "select", "case", "defer", "go", "map", "struct", "chan", "else",
             "goto", "package", "switch", "const", "fallthrough", "if", "range", "type", "continue", "for", "import",
@@ -54,22 +55,16 @@ EQUAL = """func crucibleEqual(a, b reflect.Value) bool {
 }
 """
 
+NAMES = {"int": "int", "float": "float64", "bool": "bool", "str": "string"}
+FORMS = {"list": lambda a: "[]" + a[0], "tuple": lambda a: "[]" + a[0], "dict": lambda a: f"map[{a[0]}]{a[1]}"}
+
 
 def type_name(t) -> str:
-    simple = {"int": "int", "float": "float64", "bool": "bool", "str": "string"}
-    if t.kind in simple:
-        return simple[t.kind]
-    if t.kind == "list":
-        return "[]" + type_name(t.args[0])
-    if t.kind == "tuple":
-        if len(set(t.args)) == 1:
-            return "[]" + type_name(t.args[0])
+    if t.kind == "tuple" and len(set(t.args)) != 1:
         raise Untranslatable("a tuple of mixed types (Go has no tuples)")
-    if t.kind == "dict":
-        return f"map[{type_name(t.args[0])}]{type_name(t.args[1])}"
     if t.kind in ("optional", "none"):
         raise Untranslatable("an Optional/None value (no faithful Go type)")
-    raise Untranslatable(f"type {t}")
+    return spell(t, NAMES, FORMS, type_name)
 
 
 def string(value: str) -> str:
@@ -88,21 +83,18 @@ def literal(value, t) -> str:
 
 
 def translate(p: Problem) -> Translation:
-    sig_params = ", ".join(f"{safe_name(n, RESERVED)} {type_name(t)}" for n, t in p.params)
-    name = safe_name(p.name, RESERVED)
+    name, sig = signature(p, RESERVED, lambda n, t: f"{n} {type_name(t)}")
     ret = type_name(p.returns)
     header = "package main\n\nimport (\n" + "".join(f'\t"{m}"\n' for m in IMPORTS) + ")\n\n"
-    prompt = header + comment_block(translate_doc(p, literal, name), "//") + f"func {name}({sig_params}) {ret} {{\n"
+    prompt = header + comment_block(translate_doc(p, literal, name), "//") + f"func {name}({sig}) {ret} {{\n"
     lines = ["", "".join(f"var _ = {u}\n" for u in USES), EQUAL, "func main() {"]
-    for i, c in enumerate(p.cases):
-        args = case_args(p, c, literal)
+    for i, args, expected, tolerance in checks(p, literal):
         fail = f'{{\n\t\tfmt.Fprintln(os.Stderr, "{FAIL_MARK} {i}")\n\t\tos.Exit(1)\n\t}}'
-        if c.tolerance is not None:
-            lines.append(f"\tif !(math.Abs({name}({args})-({literal(c.expected, p.returns)})) < "
-                         f"{float_text(c.tolerance)}) {fail}")
+        if tolerance is not None:
+            lines.append(f"\tif !(math.Abs({name}({args})-({expected})) < {float_text(tolerance)}) {fail}")
         else:
-            lines.append(f"\tif !crucibleEqual(reflect.ValueOf({name}({args})), "
-                         f"reflect.ValueOf({ret}({literal(c.expected, p.returns)}))) {fail}")
+            lines.append(f"\tif !crucibleEqual(reflect.ValueOf({name}({args})), reflect.ValueOf({ret}({expected}))) "
+                         f"{fail}")
     lines.append("}")
     return Translation(p.task_id, "go", header, prompt, "\n".join(lines) + "\n", stop=["\n}"], closer="\n}\n",
                        defines=rf"^func\s+{name}\s*\(", name=name)

@@ -9,8 +9,8 @@ A body ends at the method's closing brace, indented (`\n    }`) or, for a dedent
 
 from __future__ import annotations
 
-from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, case_args,
-                                      comment_block, float_text, quote, render, safe_name, translate_doc)
+from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, checks,
+                                      comment_block, float_text, quote, render, signature, spell, translate_doc)
 
 RESERVED = {"abstract", "assert", "boolean", "break", "byte", "case", "catch", "char", "class", "const", "continue",
             "default", "do", "double", "else", "enum", "extends", "final", "finally", "float", "for", "goto", "if",
@@ -19,22 +19,16 @@ RESERVED = {"abstract", "assert", "boolean", "break", "byte", "case", "catch", "
             "this", "throw", "throws", "transient", "try", "void", "volatile", "while", "true", "false", "null",
             "var", "record", "yield", "main", "_"}
 ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+NAMES = {"int": "long", "float": "double", "bool": "boolean", "str": "String"}
+BOXED = {"int": "Long", "float": "Double", "bool": "Boolean", "str": "String"}  # inside collections
+FORMS = {"list": lambda a: f"ArrayList<{a[0]}>", "tuple": lambda a: f"ArrayList<{a[0]}>",
+         "dict": lambda a: f"HashMap<{a[0]}, {a[1]}>", "optional": lambda a: f"Optional<{a[0]}>"}
 
 
 def type_name(t, boxed: bool = False) -> str:
-    simple = {"int": ("long", "Long"), "float": ("double", "Double"), "bool": ("boolean", "Boolean"),
-              "str": ("String", "String")}
-    if t.kind in simple:
-        return simple[t.kind][boxed]
-    if t.kind == "list" or (t.kind == "tuple" and len(set(t.args)) == 1):
-        return f"ArrayList<{type_name(t.args[0], True)}>"
-    if t.kind == "tuple":
+    if t.kind == "tuple" and len(set(t.args)) != 1:
         raise Untranslatable("a tuple of mixed types (Java has no tuples)")
-    if t.kind == "dict":
-        return f"HashMap<{type_name(t.args[0], True)}, {type_name(t.args[1], True)}>"
-    if t.kind == "optional":
-        return f"Optional<{type_name(t.args[0], True)}>"
-    raise Untranslatable(f"type {t}")
+    return spell(t, BOXED if boxed else NAMES, FORMS, lambda a: type_name(a, True))
 
 
 def string(value: str) -> str:
@@ -64,8 +58,7 @@ def literal(value, t) -> str:
 
 
 def translate(p: Problem) -> Translation:
-    sig = ", ".join(f"{type_name(t)} {safe_name(n, RESERVED)}" for n, t in p.params)
-    name = safe_name(p.name, RESERVED)
+    name, sig = signature(p, RESERVED, lambda n, t: f"{type_name(t)} {n}")
     ret = type_name(p.returns)
     header = "import java.util.*;\nimport java.util.stream.*;\nimport java.math.*;\n\npublic class Problem {\n"
     prompt = header + comment_block(translate_doc(p, literal, name), "//", "    ") + f"    public static {ret} {name}({sig}) {{\n"
@@ -76,14 +69,12 @@ def translate(p: Problem) -> Translation:
              "        return m;", "    }", "",
              "    static void crucibleFail(int i) {", f'        System.err.println("{FAIL_MARK} " + i);',
              "        System.exit(1);", "    }", "", "    public static void main(String[] args) {"]
-    for i, c in enumerate(p.cases):
-        args = case_args(p, c, literal)
-        if c.tolerance is not None:
-            lines.append(f"        if (!(Math.abs({name}({args}) - ({literal(c.expected, p.returns)})) < "
-                         f"{float_text(c.tolerance)})) crucibleFail({i});")
-        else:
-            lines.append(f"        if (!Objects.equals({name}({args}), {literal(c.expected, p.returns)})) "
+    for i, args, expected, tolerance in checks(p, literal):
+        if tolerance is not None:
+            lines.append(f"        if (!(Math.abs({name}({args}) - ({expected})) < {float_text(tolerance)})) "
                          f"crucibleFail({i});")
+        else:
+            lines.append(f"        if (!Objects.equals({name}({args}), {expected})) crucibleFail({i});")
     lines += ["    }", "}"]
     return Translation(p.task_id, "java", header, prompt, "\n".join(lines) + "\n", stop=["\n    }\n", "\n}"],
                        closer="\n    }\n", defines=rf"^\s*(public\s+|private\s+)?static\s+[^;{{=]*\b{name}\s*\(",

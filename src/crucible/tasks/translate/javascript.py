@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from crucible.tasks.translate import (ANY, FAIL_MARK, FLOAT, STR, Literals, Problem, T, Translation, Untranslatable,
-                                      case_args, comment_block, float_text, list_of, render, safe_name, translate_doc)
+                                      checks, comment_block, float_text, list_of, render, signature, translate_doc)
 
 DYNAMIC = True  # values of mixed types are fine: the parameter or result is simply untyped
 RESERVED = {"break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete", "do", "else",
@@ -76,22 +76,19 @@ def check_types(t) -> None:
 def test_main(p: Problem, call_name: str, lit) -> str:
     lines = ["", EQUAL, "function __crucible_fail(i) {", f'  console.error("{FAIL_MARK} " + i);',
              "  process.exit(1);", "}", ""]
-    for i, c in enumerate(p.cases):
-        args = case_args(p, c, lit)
+    for i, args, expected, tolerance in checks(p, lit):
         call = f"{call_name}({args})"
-        if c.tolerance is not None:
-            lines.append(f"if (!(Math.abs({call} - {lit(c.expected, p.returns)}) < {float_text(c.tolerance)})) "
-                         f"__crucible_fail({i});")
+        if tolerance is not None:
+            lines.append(f"if (!(Math.abs({call} - {expected}) < {float_text(tolerance)})) __crucible_fail({i});")
         else:
-            lines.append(f"if (!__crucible_equal({call}, {lit(c.expected, p.returns)})) __crucible_fail({i});")
+            lines.append(f"if (!__crucible_equal({call}, {expected})) __crucible_fail({i});")
     return "\n".join(lines) + "\n"
 
 
 def translate(p: Problem) -> Translation:
     for _, t in p.params + [("", p.returns)]:
         check_types(t)
-    params = ", ".join(safe_name(n, RESERVED) for n, _ in p.params)
-    name = safe_name(p.name, RESERVED)
+    name, params = signature(p, RESERVED)
     header = ""
     prompt = header + comment_block(translate_doc(p, literal, name), "//") + f"function {name}({params}) {{\n"
     return Translation(p.task_id, "javascript", header, prompt, test_main(p, name, literal), stop=["\n}"],

@@ -11,8 +11,8 @@ literals inside comments, so an unbalanced double quote in it is replaced.
 
 from __future__ import annotations
 
-from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, case_args,
-                                      comment_block, float_text, quote, render, safe_name, translate_doc)
+from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, checks,
+                                      comment_block, float_text, quote, render, signature, spell, translate_doc)
 
 RESERVED = {"and", "as", "assert", "asr", "begin", "class", "constraint", "do", "done", "downto", "else", "end",
             "exception", "external", "false", "for", "fun", "function", "functor", "if", "in", "include",
@@ -20,21 +20,15 @@ RESERVED = {"and", "as", "assert", "asr", "begin", "class", "constraint", "do", 
             "module", "mutable", "new", "nonrec", "object", "of", "open", "or", "private", "rec", "sig", "struct",
             "then", "to", "true", "try", "type", "val", "virtual", "when", "while", "with", "method"}
 ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b"}
+NAMES = {"int": "int", "float": "float", "bool": "bool", "str": "string"}
+FORMS = {"list": lambda a: f"{_atom(a[0])} list", "tuple": lambda a: "(" + " * ".join(map(_atom, a)) + ")",
+         "optional": lambda a: f"{_atom(a[0])} option"}
 
 
 def type_name(t) -> str:
-    simple = {"int": "int", "float": "float", "bool": "bool", "str": "string"}
-    if t.kind in simple:
-        return simple[t.kind]
-    if t.kind == "list":
-        return f"{_atom(type_name(t.args[0]))} list"
-    if t.kind == "tuple":
-        return "(" + " * ".join(_atom(type_name(a)) for a in t.args) + ")"
-    if t.kind == "optional":
-        return f"{_atom(type_name(t.args[0]))} option"
     if t.kind == "dict":
         raise Untranslatable("a dict (no structural-equality map in OCaml's standard library)")
-    raise Untranslatable(f"type {t}")
+    return spell(t, NAMES, FORMS, type_name)
 
 
 def _atom(text: str) -> str:
@@ -67,24 +61,22 @@ def literal(value, t) -> str:
 
 
 def translate(p: Problem) -> Translation:
-    name = safe_name(p.name, RESERVED)
-    params = " ".join(f"({safe_name(n, RESERVED)} : {type_name(t)})" for n, t in p.params) or "()"
+    name, params = signature(p, RESERVED, lambda n, t: f"({n} : {type_name(t)})", sep=" ")
     header = ""
     doc = translate_doc(p, literal, name, call_syntax=lambda f, args: " ".join([f, *args] if args else [f, "()"]))
     doc = doc.replace("*)", "* )")
     if doc.count('"') % 2:  # OCaml lexes string literals inside comments: an odd quote never closes
         doc = doc.replace('"', "''")
     prompt = header + "(*" + comment_block(doc, "", "").rstrip("\n").replace("\n", "\n  ") + " *)\n"
-    prompt += f"let rec {name} {params} : {type_name(p.returns)} =\n"
+    prompt += f"let rec {name} {params or '()'} : {type_name(p.returns)} =\n"
     lines = ["", "let () =",
              f'  let fail i = prerr_endline ("{FAIL_MARK} " ^ string_of_int i); exit 1 in']
-    for i, c in enumerate(p.cases):
-        args = case_args(p, c, literal, " ") or "()"
-        if c.tolerance is not None:
-            lines.append(f"  if not (Float.abs ({name} {args} -. {literal(c.expected, p.returns)}) < "
-                         f"{float_text(c.tolerance)}) then fail {i};")
+    for i, args, expected, tolerance in checks(p, literal, sep=" "):
+        args = args or "()"
+        if tolerance is not None:
+            lines.append(f"  if not (Float.abs ({name} {args} -. {expected}) < {float_text(tolerance)}) then fail {i};")
         else:
-            lines.append(f"  if not ({name} {args} = {literal(c.expected, p.returns)}) then fail {i};")
+            lines.append(f"  if not ({name} {args} = {expected}) then fail {i};")
     lines.append("  ()")
     return Translation(p.task_id, "ocaml", header, prompt, "\n".join(lines) + "\n", stop=["\nlet ", "\n(*", "\n;;"],
                        closer="\n", defines=rf"^let\s+(rec\s+)?{name}\b", name=name, braces=False)

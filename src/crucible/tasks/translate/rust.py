@@ -8,8 +8,8 @@ so an empty `vec![]` or `HashMap::new()` needs no inference. Strings use Rust's 
 
 from __future__ import annotations
 
-from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, case_args,
-                                      comment_block, float_text, quote, render, safe_name, translate_doc)
+from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, checks,
+                                      comment_block, float_text, quote, render, signature, spell, translate_doc)
 
 RESERVED = {"as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for", "if", "impl",
             "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "Self", "static",
@@ -17,23 +17,15 @@ RESERVED = {"as", "break", "const", "continue", "crate", "else", "enum", "extern
             "abstract", "become", "box", "do", "final", "macro", "override", "priv", "typeof", "unsized", "virtual",
             "yield", "try", "main"}
 ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
+NAMES = {"int": "i64", "float": "f64", "bool": "bool", "str": "String"}
+FORMS = {"list": lambda a: f"Vec<{a[0]}>", "tuple": lambda a: "(" + ", ".join(a) + ("," if len(a) == 1 else "") + ")",
+         "dict": lambda a: f"HashMap<{a[0]}, {a[1]}>", "optional": lambda a: f"Option<{a[0]}>"}
 
 
 def type_name(t) -> str:
-    simple = {"int": "i64", "float": "f64", "bool": "bool", "str": "String"}
-    if t.kind in simple:
-        return simple[t.kind]
-    if t.kind == "list":
-        return f"Vec<{type_name(t.args[0])}>"
-    if t.kind == "tuple":
-        return "(" + ", ".join(type_name(a) for a in t.args) + ("," if len(t.args) == 1 else "") + ")"
-    if t.kind == "dict":
-        if t.args[0].kind == "float":
-            raise Untranslatable("a dict with float keys (f64 is not Hash in Rust)")
-        return f"HashMap<{type_name(t.args[0])}, {type_name(t.args[1])}>"
-    if t.kind == "optional":
-        return f"Option<{type_name(t.args[0])}>"
-    raise Untranslatable(f"type {t}")
+    if t.kind == "dict" and t.args[0].kind == "float":
+        raise Untranslatable("a dict with float keys (f64 is not Hash in Rust)")
+    return spell(t, NAMES, FORMS, type_name)
 
 
 def string(value: str) -> str:
@@ -55,19 +47,17 @@ def literal(value, t) -> str:
 
 
 def translate(p: Problem) -> Translation:
-    sig = ", ".join(f"{safe_name(n, RESERVED)}: {type_name(t)}" for n, t in p.params)
-    name = safe_name(p.name, RESERVED)
+    name, sig = signature(p, RESERVED, lambda n, t: f"{n}: {type_name(t)}")
     ret = type_name(p.returns)
     header = "#![allow(unused_imports, dead_code)]\nuse std::collections::HashMap;\nuse std::collections::HashSet;\n\n"
     prompt = header + comment_block(translate_doc(p, literal, name), "///") + f"fn {name}({sig}) -> {ret} {{\n"
     lines = ["", "fn main() {"]
-    for i, c in enumerate(p.cases):
-        args = case_args(p, c, literal)
+    for i, args, expected, tolerance in checks(p, literal):
         fail = f'{{\n            eprintln!("{FAIL_MARK} {i}");\n            std::process::exit(1);\n        }}'
         lines.append("    {")
-        lines.append(f"        let expected: {ret} = {literal(c.expected, p.returns)};")
-        if c.tolerance is not None:
-            lines.append(f"        if !(({name}({args}) - expected).abs() < {float_text(c.tolerance)}) {fail}")
+        lines.append(f"        let expected: {ret} = {expected};")
+        if tolerance is not None:
+            lines.append(f"        if !(({name}({args}) - expected).abs() < {float_text(tolerance)}) {fail}")
         else:
             lines.append(f"        if {name}({args}) != expected {fail}")
         lines.append("    }")

@@ -6,33 +6,23 @@ Optional -> T | undefined, Any -> any. Literals and the deep-equal are JavaScrip
 
 from __future__ import annotations
 
-from crucible.tasks.translate import Problem, Translation, Untranslatable, comment_block, safe_name, translate_doc
+from crucible.tasks.translate import Problem, Translation, comment_block, signature, spell, translate_doc
 from crucible.tasks.translate.javascript import DYNAMIC, RESERVED, check_types, literal, test_main  # noqa: F401
 
 RESERVED_TS = RESERVED | {"type", "declare", "namespace", "module", "any", "number", "string", "boolean"}
+NAMES = {"int": "number", "float": "number", "bool": "boolean", "str": "string", "any": "any", "none": "undefined"}
+FORMS = {"list": lambda a: f"({a[0]})[]" if "|" in a[0] else f"{a[0]}[]", "tuple": lambda a: "[" + ", ".join(a) + "]",
+         "dict": lambda a: f"{{[key: string]: {a[1]}}}", "optional": lambda a: f"{a[0]} | undefined"}
 
 
 def type_name(t) -> str:
-    simple = {"int": "number", "float": "number", "bool": "boolean", "str": "string", "any": "any", "none": "undefined"}
-    if t.kind in simple:
-        return simple[t.kind]
-    if t.kind == "list":
-        inner = type_name(t.args[0])
-        return f"({inner})[]" if "|" in inner else f"{inner}[]"
-    if t.kind == "tuple":
-        return "[" + ", ".join(type_name(a) for a in t.args) + "]"
-    if t.kind == "dict":
-        return f"{{[key: string]: {type_name(t.args[1])}}}"
-    if t.kind == "optional":
-        return f"{type_name(t.args[0])} | undefined"
-    raise Untranslatable(f"type {t}")
+    return spell(t, NAMES, FORMS, type_name)
 
 
 def translate(p: Problem) -> Translation:
     for _, t in p.params + [("", p.returns)]:
         check_types(t)
-    params = ", ".join(f"{safe_name(n, RESERVED_TS)}: {type_name(t)}" for n, t in p.params)
-    name = safe_name(p.name, RESERVED_TS)
+    name, params = signature(p, RESERVED_TS, lambda n, t: f"{n}: {type_name(t)}")
     header = ""
     prompt = header + comment_block(translate_doc(p, literal, name), "//") + f"function {name}({params}): {type_name(p.returns)} {{\n"
     return Translation(p.task_id, "typescript", header, prompt, test_main(p, name, literal), stop=["\n}"],

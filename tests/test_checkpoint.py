@@ -53,7 +53,7 @@ def test_kill_mid_save_leaves_a_complete_latest(tmp_path):
     script = tmp_path / "saver.py"
     script.write_text(SAVER)
     last, saw_partial = 0, False
-    for delay in (0.0, 0.013, 0.029, 0.041):
+    for delay in (0.0, 0.013, 0.029, 0.041, 0.007, 0.019):
         proc = subprocess.Popen([sys.executable, str(script), str(run), str(last)])
         try:
             deadline = time.time() + 60

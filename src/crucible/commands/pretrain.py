@@ -81,11 +81,13 @@ def main(args) -> int:
     except ConfigError as e:
         raise UsageError(str(e)) from None
 
+    from crucible.data.corpus import CorpusError
+    from crucible.data.prepare import PrepareError
     from crucible.train.pretrain import train
 
     try:
         summary = train(cfg, resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, PrepareError, CorpusError) as e:
         raise UsageError(str(e)) from None
     finally:
         from crucible.train import dist

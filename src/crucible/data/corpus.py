@@ -41,6 +41,10 @@ MAX_FILE_BYTES = 1 << 20
 SKIP_DIRS = frozenset({"__pycache__", ".git", ".hg", ".svn", "node_modules", ".venv", ".tox"})
 
 
+class CorpusError(ValueError):
+    """A source cannot be read as documents (bad JSON line, no text field); names file and line."""
+
+
 @dataclass(frozen=True)
 class Document:
     key: str    # where it came from (file path, file:line, dataset:row) — for error messages
@@ -98,7 +102,7 @@ def _text_of(row: dict, where: str) -> str:
     for f in TEXT_FIELDS:
         if isinstance(row.get(f), str):
             return row[f]
-    raise ValueError(f"{where}: no text field (looked for {', '.join(TEXT_FIELDS)})")
+    raise CorpusError(f"{where}: no text field (looked for {', '.join(TEXT_FIELDS)})")
 
 
 def _iter_jsonl(path: Path) -> Iterator[Document]:
@@ -110,9 +114,9 @@ def _iter_jsonl(path: Path) -> Iterator[Document]:
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+                raise CorpusError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
             if not isinstance(row, dict):
-                raise ValueError(f"{path}:{lineno}: expected a JSON object")
+                raise CorpusError(f"{path}:{lineno}: expected a JSON object")
             yield Document(f"{path}:{lineno}", _text_of(row, f"{path}:{lineno}"))
 
 
@@ -120,7 +124,7 @@ def _text_column(schema, where: str) -> str:
     for f in TEXT_FIELDS:
         if f in schema.names:
             return f
-    raise ValueError(f"{where}: no text column (looked for {', '.join(TEXT_FIELDS)}; "
+    raise CorpusError(f"{where}: no text column (looked for {', '.join(TEXT_FIELDS)}; "
                      f"has {', '.join(schema.names)})")
 
 
@@ -182,7 +186,7 @@ def iter_source(source: str | Path, exclude: list[Path] = ()) -> Iterator[Docume
     else:
         text = _read_text_file(path)
         if text is None:
-            raise ValueError(f"{path}: not UTF-8 text or larger than {MAX_FILE_BYTES} bytes")
+            raise CorpusError(f"{path}: not UTF-8 text or larger than {MAX_FILE_BYTES} bytes")
         yield Document(str(path), text)
 
 

@@ -25,6 +25,10 @@ from crucible.data.corpus import iter_documents, is_validation
 from crucible.data.shards import MAX_VOCAB, write_shard
 
 MANIFEST = "manifest.json"
+
+
+class PrepareError(ValueError):
+    """The corpus or the settings cannot give a usable output (a user error, not a bug)."""
 ENCODE_BATCH = 256
 
 
@@ -113,11 +117,11 @@ def prepare(out: str | Path, sources: list[str] | None = None, tokenizer: str | 
     if existing is not None:
         if existing["settings"] != settings:
             diff = [k for k in settings if existing["settings"].get(k) != settings[k]]
-            raise ValueError(f"{out / MANIFEST}: already prepared with different settings "
+            raise PrepareError(f"{out / MANIFEST}: already prepared with different settings "
                              f"({', '.join(diff)}); use another --out or delete it")
         return existing
     if not 0.0 < val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+        raise PrepareError(f"val_fraction must be in (0, 1), got {val_fraction}")
     out.mkdir(parents=True, exist_ok=True)
     _clear_partial(out)
 
@@ -128,7 +132,7 @@ def prepare(out: str | Path, sources: list[str] | None = None, tokenizer: str | 
     else:
         tok = _train_tokenizer(sources, max_bytes, val_fraction, vocab_size, tokenizer_bytes)
     if tok.vocab_size > MAX_VOCAB:
-        raise ValueError(f"vocab size {tok.vocab_size} does not fit uint16 shards")
+        raise PrepareError(f"vocab size {tok.vocab_size} does not fit uint16 shards")
     tok.save(out / "tokenizer")
 
     writers = {s: _ShardWriter(out, s, shard_tokens) for s in ("train", "val")}
@@ -155,7 +159,7 @@ def prepare(out: str | Path, sources: list[str] | None = None, tokenizer: str | 
         w.close()
     if writers["train"].tokens < 2 or writers["val"].tokens < 2:
         _clear_partial(out)
-        raise ValueError(f"corpus too small for a train/validation split: "
+        raise PrepareError(f"corpus too small for a train/validation split: "
                          f"{writers['train'].documents} train and {writers['val'].documents} validation "
                          f"documents (raise --val-fraction or add sources)")
     manifest = {"version": 1, "settings": settings, "vocab_size": tok.vocab_size, "bos_id": tok.bos_id,

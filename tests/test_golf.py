@@ -69,8 +69,9 @@ def test_artifact_reloads_and_evaluates(trained, tmp_path, bits, table):
 def test_cli_export_eval_and_bad_artifact(trained, tmp_path, capsys):
     data, ckpt = trained
     out = tmp_path / "g.bin"
-    assert cli(["golf", "export", str(ckpt.parent), "--out", str(out)]) == 0      # RUN dir: its latest
-    assert "fits" in capsys.readouterr().out
+    assert cli(["golf", "export", str(ckpt.parent), "--out", str(out), "--data", str(data)]) == 0  # RUN: its latest
+    printed = capsys.readouterr().out
+    assert "fits" in printed and "after decompress-and-reload: val bpb" in printed
     assert cli(["golf", "export", str(ckpt), "--out", str(tmp_path / "h.bin"), "--budget", "1000"]) == 1
     assert "OVER BUDGET" in capsys.readouterr().out
     assert cli(["golf", "eval", str(out), "--data", str(data), "--window", "64", "--json", "--no-progress"]) == 0

@@ -2,6 +2,7 @@
 
 examples:
   crucible golf export runs/golf/step_001000 --out golf.bin                  # int6 blocks, int8 tables
+  crucible golf export runs/golf --out golf.bin --data data/golf             # size report + bpb
   crucible golf export runs/golf/latest --out golf.bin --bits 8 --table fp16 --budget 16000000
   crucible golf eval golf.bin --data data/default                            # window 1024, stride 512
   crucible golf eval golf.bin --data data/default --window 1024 --stride 64
@@ -30,6 +31,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     ex.add_argument("--clip-percentile", type=float, default=0.9999, help="per-row clip quantile of |w|")
     ex.add_argument("--level", type=int, default=22, help="zstd level (default 22)")
     ex.add_argument("--budget", type=int, default=16_000_000, help="bytes allowed (artifact + code)")
+    ex.add_argument("--data", metavar="DIR", help="also reload the artifact and score this data's validation split")
+    ex.add_argument("--val-tokens", type=int, default=0, help="with --data: score only the first N tokens")
     ev = sub.add_parser("eval", help="score an artifact on a prepared validation split")
     ev.add_argument("artifact")
     ev.add_argument("--data", default="data/default", metavar="DIR", help="prepared data (default data/default)")
@@ -67,6 +70,13 @@ def main(args) -> int:
         print(f"code: {r['code_bytes']:,} bytes ({', '.join(r['code_files'])})")
         print(f"total {r['total_bytes']:,} / budget {r['budget_bytes']:,} bytes: "
               f"{'fits' if r['fits'] else 'OVER BUDGET'}")
+        if args.data:
+            try:
+                e = golf.evaluate_artifact(args.out, args.data, val_tokens=args.val_tokens, progress=False)
+            except (FileNotFoundError, ValueError) as err:
+                raise UsageError(str(err)) from None
+            print(f"after decompress-and-reload: val bpb {e['bpb']:.4f} ± {e['bpb_ci95']:.4f} (95% CI) over "
+                  f"{e['tokens']:,} tokens (window {e['window']}, stride {e['stride']})")
         return 0 if r["fits"] else 1
     if not Path(args.artifact).is_file():
         raise UsageError(f"{args.artifact}: no such file")

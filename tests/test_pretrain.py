@@ -165,3 +165,37 @@ def test_ddp_and_fsdp2_under_torchrun_agree(data_dir, tmp_path):
     assert len(ddp_losses) == 4 and ddp_losses[-1] < ddp_losses[0]
     assert fsdp_losses == pytest.approx(ddp_losses, rel=1e-4)
     assert fsdp_bpb == pytest.approx(ddp_bpb, rel=1e-4)
+
+
+def test_wall_clock_budget_drives_the_schedule(data_dir, tmp_path):
+    cfg = tiny(data_dir, tmp_path / "clock", max_steps=100_000, max_minutes=0.03, log_every=1, warmdown=0.5)
+    summary = train(cfg, progress=False)
+    assert 1.8 <= summary["elapsed_s"] < 1.8 + 5 and 1 <= summary["step"] < 100_000
+    recs = [json.loads(l) for l in (tmp_path / "clock" / "log.jsonl").read_text().splitlines()]
+    lrs = [r["lr_mult"] for r in recs if r["event"] == "train"]
+    assert lrs[0] == 1.0 and lrs[-1] < 0.5          # warm-down reached by the clock, not the step count
+
+
+def test_weight_averagers():
+    from crucible.train.average import WeightAverager
+
+    lin = torch.nn.Linear(2, 1, bias=False)
+    swa, ema = WeightAverager("swa", every=2), WeightAverager("ema", decay=0.5)
+    for value in (1.0, 2.0, 3.0, 4.0, 5.0):
+        with torch.no_grad():
+            lin.weight.fill_(value)
+        swa.update(lin)
+        ema.update(lin)
+    assert swa.count == 3 and torch.allclose(swa.avg["weight"], torch.full((1, 2), 3.0))   # mean of 1, 3, 5
+    assert torch.allclose(ema.avg["weight"], torch.full((1, 2), 4.0625))                  # 1 -> 1.5 -> 2.25 -> 3.125 -> 4.0625
+    ema.copy_to(lin)
+    assert torch.allclose(lin.weight, torch.full((1, 2), 4.0625))
+
+
+def test_flops_per_token_counts_matmuls_and_attention():
+    from crucible.train.pretrain import flops_per_token, peak_flops
+
+    model = GPT(GPTConfig.from_depth(2, 512, seq_len=64, n_embd=64))
+    c = model.config
+    assert flops_per_token(model) == 6 * model.num_params(embeddings=False) + 12 * c.n_layer * c.n_embd * c.seq_len
+    assert peak_flops(torch.device("cpu")) is None      # MFU is printed on GPU only

@@ -1,7 +1,6 @@
 """Atomic checkpoints: a SIGKILL at a random moment during saving never breaks `latest`."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

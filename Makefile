@@ -22,7 +22,7 @@ $(VENV)/.done: pyproject.toml
 test: setup toolchains
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 
-demo: setup
+demo: setup toolchains
 	$(BIN)/python -m crucible.demo
 
 bench: setup toolchains   # each prints its figure and its comparison, measured side by side

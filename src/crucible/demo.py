@@ -1,15 +1,23 @@
-"""`make demo`: what crucible does, in a minute on two cores. A plain sequence of steps.
+"""`make demo`: the whole of crucible, offline, in a few minutes on two cores. A plain sequence of steps.
 
 1. Reference self-check: HumanEval's 164 canonical solutions, graded in the sandbox, must all pass.
 2. A small bundled samples file (demo_data/humaneval_samples.jsonl: right, wrong and hostile
    completions) is graded; the summary table and each sample's verdict are printed.
+3. Other languages: the puzzle suite's reference solutions in Python and Go, compiled and run in the
+   sandbox, and `crucible report` with per-language pass@k curves (PNG).
+4. Train: a tokenizer and a tiny GPT pretrained from scratch on the Python standard library (Muon,
+   EMA, exact bits per byte), then the golf artifact (int6 + zstd) scored after decompress-and-reload.
+5. Serve that model over an OpenAI-compatible API and evaluate it through the endpoint: sampled,
+   sanitized, graded in the sandbox (a model this small scores 0: the point is the pipeline).
 
-Results go to a fresh temporary directory (printed), so every run grades from scratch.
+Results go to a fresh temporary directory (printed), so every run starts from scratch.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -18,6 +26,7 @@ from pathlib import Path
 from crucible.cli import main as crucible
 
 DEMO_SAMPLES = Path(__file__).parent / "demo_data" / "humaneval_samples.jsonl"
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
 def step(title: str) -> None:
@@ -55,6 +64,30 @@ def main() -> int:
     if cheats:
         sys.exit(f"a hostile sample passed: {cheats}")
     print("\nno hostile sample passed.")
+
+    step("3. other languages: puzzle references in Python and Go, then a report with pass@k curves")
+    run(["eval", "puzzles", "--reference", "--language", "python,go", "--out", str(out / "puzzles"), "--k", "1",
+         "--no-progress"])
+    run(["report", str(out / "puzzles")])
+
+    step("4. train: tokenizer + tiny GPT from scratch on the standard library, then the golf artifact")
+    ckpt, data = out / "tiny", out / "data"
+    run(["pretrain", "--config", str(RECIPES / "pretrain_tiny.toml"), "--data", str(data), "--out", str(ckpt),
+         "--max-steps", "400", "--no-progress"])
+    latest = ckpt / (ckpt / "latest").read_text().strip()
+    run(["golf", "export", str(latest), "--out", str(out / "tiny.golf"), "--data", str(data)])
+
+    step("5. serve the model (OpenAI-compatible) and evaluate it through the endpoint")
+    server = subprocess.Popen([sys.executable, "-m", "crucible", "serve", "--model", f"native:{latest}",
+                               "--name", "tiny", "--port", "0", "--quiet"], stdout=subprocess.PIPE, text=True)
+    try:
+        url = re.search(r"(http://\S+/v1)", server.stdout.readline()).group(1)
+        run(["eval", "humaneval", "--model", f"openai:tiny@{url}", "--limit", "8", "--n", "4", "--temperature",
+             "0.8", "--max-tokens", "96", "--k", "1,4", "--out", str(out / "tiny-eval"), "--no-progress"])
+    finally:
+        server.terminate()
+        server.wait()
+    print(f"\ndemo done; everything is under {out}")
     return 0
 
 

@@ -22,6 +22,7 @@ class PretrainConfig:
     sources: list = field(default_factory=list)  # for auto-prepare: [] = stdlib + site-packages
     max_mb: float = 64.0                # auto-prepare: corpus size cap in MB of text
     vocab_size: int = 8192              # auto-prepare: tokenizer size
+    val_fraction: float = 0.01          # auto-prepare: share of documents (by content hash) held out
     # model (GPTConfig.from_depth + overrides)
     depth: int = 4
     n_embd: int = 0                     # 0: from_depth's width

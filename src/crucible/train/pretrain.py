@@ -93,7 +93,7 @@ def ensure_data(cfg: PretrainConfig, info: dist.DistInfo, progress: bool) -> dic
             print(f"preparing {cfg.data} from {', '.join(cfg.sources) or 'the default corpus'} "
                   f"({cfg.max_mb:g} MB cap, vocab {cfg.vocab_size}) ...", flush=True)
             prepare(cfg.data, sources=cfg.sources, vocab_size=cfg.vocab_size,
-                    max_bytes=int(cfg.max_mb * 1e6), progress=progress)
+                    val_fraction=cfg.val_fraction, max_bytes=int(cfg.max_mb * 1e6), progress=progress)
         dist.barrier(info)
         manifest = load_manifest(cfg.data)
     return manifest

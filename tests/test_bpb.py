@@ -16,13 +16,6 @@ from crucible.train.loss import chunked_cross_entropy, naive_cross_entropy, toke
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores, 2 test workers: tiny ops run ~10x slower with 2 threads each
-    yield
-    torch.set_num_threads(before)
-
 
 class Bigram(torch.nn.Module):
     """A model whose next-token logits depend only on the current token: logits = table[token]."""

@@ -9,13 +9,6 @@ from crucible.model.engine import Engine, SamplingParams, format_tool_result, sa
 from crucible.sandbox import Limits, Outcome
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)   # tiny matmuls: threads only add contention on a shared CI box
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def tok():

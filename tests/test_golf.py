@@ -5,7 +5,6 @@ import sysconfig
 from pathlib import Path
 
 import pytest
-import torch
 
 from crucible.cli import main as cli
 from crucible.data.prepare import prepare
@@ -20,21 +19,12 @@ from crucible.train.pretrain import train
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores, 2 test workers: tiny ops run ~10x slower with 2 threads each
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("golf")
     data = root / "data"
     prepare(data, sources=[str(STDLIB / "json"), str(STDLIB / "textwrap.py")], vocab_size=400,
             val_fraction=0.3, max_bytes=None, progress=False)
-    torch.set_num_threads(1)
     cfg = PretrainConfig(data=str(data), out=str(root / "run"), depth=2, n_embd=64, seq_len=64, batch_size=8,
                          max_steps=30, eval_every=0, log_every=10, val_tokens=0, qat_bits=6, qat_start=0.6,
                          momentum_warmup_steps=5)

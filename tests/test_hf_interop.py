@@ -12,13 +12,6 @@ VARIANTS = {"plain": {}, "tied": {"tie_embeddings": True},
             "unet+ve": {"unet_skips": True, "value_embeds": True, "n_layer": 4}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)   # tiny matmuls: threads only add contention on a shared CI box
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.fixture(scope="module")
 def tok():

@@ -10,13 +10,6 @@ from crucible.train.optim import Muon, build_optimizers, newton_schulz, split_pa
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores, 2 test workers: tiny ops run ~10x slower with 2 threads each
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.mark.parametrize("shape", [(64, 64), (32, 128), (128, 32), (96, 40)])
 def test_newton_schulz_singular_values_near_one(shape):

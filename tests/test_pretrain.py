@@ -22,13 +22,6 @@ from crucible.train.pretrain import LossModule, train
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores, 2 test workers: tiny ops run ~10x slower with 2 threads each
-    yield
-    torch.set_num_threads(before)
-
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
 

@@ -11,13 +11,6 @@ from crucible.train.quantize import (QATSwap, dequantize_rows, fake_quant, pack_
 
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # 2 shared cores, 2 test workers: tiny ops run ~10x slower with 2 threads each
-    yield
-    torch.set_num_threads(before)
-
 
 @pytest.mark.parametrize("bits,qmax", [(8, 127), (6, 31)])
 @pytest.mark.parametrize("pct", [1.0, 0.99])

@@ -43,10 +43,12 @@ def test_suite_loads_164_problems_offline_and_honours_scope():
         suite.program_key({"task_id": "HumanEval/2", "completion": "x"})
 
 
-def test_unsafe_mode_warns_on_every_load(capsys):
-    for _ in range(2):
-        humaneval.load_suite(Namespace(unsafe_no_sandbox=True))
-        assert "unsafe" in capsys.readouterr().err.lower()
+@pytest.mark.parametrize("suite", ["humaneval", "puzzles"])
+def test_unsafe_mode_warns_on_every_run(capsys, tmp_path, suite):
+    for i in range(2):
+        assert main(["eval", suite, "--reference", "--limit", "1", "--language", "python", "--no-progress",
+                         "--unsafe-no-sandbox", "--out", str(tmp_path / f"run{i}")]) == 0
+        assert "unsafe-no-sandbox" in capsys.readouterr().err.lower()
 
 
 def test_other_languages_are_delegated(monkeypatch):

@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from crucible.sandbox import SandboxUnavailable
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_main", None):
@@ -54,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args._main(args) or 0)
-    except UsageError as e:
+    except (UsageError, SandboxUnavailable) as e:
         print(f"crucible {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

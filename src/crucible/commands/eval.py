@@ -64,8 +64,10 @@ def parse_ks(text: str) -> list[int]:
 
 def main(args) -> int:
     from crucible.grade.runner import grade_samples, read_samples
+    from crucible.sandbox import require_sandbox
 
     ks = parse_ks(args.k)
+    require_sandbox(args.unsafe_no_sandbox)  # every suite runs model-written code
     module = importlib.import_module(SUITES[args.suite])
     suite = module.load_suite(args)
     out = Path(args.out)

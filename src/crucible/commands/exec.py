@@ -19,10 +19,6 @@ from pathlib import Path
 
 from crucible.cli import UsageError
 
-UNSAFE_WARNING = ("crucible: WARNING: --unsafe-no-sandbox: running untrusted code WITHOUT isolation "
-                  "(no namespaces; it can read your files and use the network)")
-
-
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="source file of the program")
     p.add_argument("--lang", default="python", help="language (see `crucible languages`; default python)")
@@ -40,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args) -> int:
     from crucible.languages import get, run_program
-    from crucible.sandbox import Limits, SandboxUnavailable, check_available
+    from crucible.sandbox import Limits, require_sandbox
 
     path = Path(args.file)
     if not path.is_file():
@@ -60,13 +56,7 @@ def main(args) -> int:
         source = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise UsageError(f"{path}: not UTF-8 text") from None
-    if args.unsafe_no_sandbox:
-        print(UNSAFE_WARNING, file=sys.stderr)
-    else:
-        try:
-            check_available()
-        except SandboxUnavailable as e:
-            raise UsageError(str(e)) from None
+    require_sandbox(args.unsafe_no_sandbox)
     limits = Limits(timeout_s=args.timeout, wall_s=args.wall_timeout, memory_mb=args.memory_mb,
                     output_bytes=args.max_output)
     outcome = run_program(language, source, stdin=stdin, limits=limits, unsafe=args.unsafe_no_sandbox)

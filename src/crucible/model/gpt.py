@@ -158,6 +158,51 @@ class KVCache:
         return out
 
 
+class DecodeMatrix:
+    """The weights of one or more bias-free linears (stacked: one matmul for q/k/v) prepared for
+    decoding, rebuilt whenever a weight changes (in-place updates bump `_version`, `.to()` moves
+    `data_ptr`). On CPU in float32 the matrix is prepacked once into oneDNN's blocked layout
+    (`torch.ops.mkldnn`, what Inductor's CPU freezing uses): `F.linear` goes through MKL's sgemm,
+    which re-packs the weight on every call, and with a decoding batch of a few rows that packing
+    costs as much as the product (2-2.5x slower here for the MLP and head). Still float32 (oneDNN's
+    default fp32 math mode; only the summation order differs); anywhere else, or if packing fails
+    or disagrees with `F.linear` on a probe, plain `F.linear` on the stacked weight."""
+
+    def __init__(self, *linears: nn.Linear, relu: bool = False):
+        self.linears, self.relu = linears, relu
+        self.key, self.weight, self.packed = None, None, False
+
+    def _prepare(self, x: torch.Tensor) -> None:
+        ws = [lin.weight.detach() for lin in self.linears]
+        device = x.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else ws[0].dtype
+        key = (dtype, x.dtype, *((w._version, w.data_ptr()) for w in ws))
+        if key == self.key:
+            return
+        w = (torch.cat(ws) if len(ws) > 1 else ws[0]).to(dtype)
+        self.key, self.weight, self.packed = key, w, False
+        if device == "cpu" and dtype == x.dtype == torch.float32 and torch.backends.mkldnn.is_available():
+            try:
+                packed = torch.ops.mkldnn._reorder_linear_weight(w, max(1, x.numel() // x.size(-1)))
+                probe = torch.linspace(-1, 1, w.size(1)).view(1, -1)
+                agree = torch.allclose(self._packed(probe, packed), F.linear(probe, w), rtol=1e-4, atol=1e-5)
+            except (RuntimeError, NotImplementedError):
+                agree = False
+            if agree:
+                self.weight, self.packed = packed, True
+
+    @staticmethod
+    def _packed(x, weight, attr="none"):
+        return torch.ops.mkldnn._linear_pointwise(x, weight, None, attr, [], "")
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        self._prepare(x)
+        if self.packed:
+            return self._packed(x, self.weight, "relu" if self.relu else "none")
+        y = F.linear(x, self.weight)
+        return F.relu(y) if self.relu else y
+
+
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPTConfig, layer_idx: int, has_value_embed: bool):
         super().__init__()
@@ -169,29 +214,20 @@ class CausalSelfAttention(nn.Module):
         self.v_proj = nn.Linear(C, kv, bias=False)
         self.o_proj = nn.Linear(C, C, bias=False)
         self.ve_gate = nn.Parameter(torch.zeros(1)) if has_value_embed else None
-        self._fused = (None, None)   # (key, weight): q/k/v weights stacked, for decoding
+        self.qkv_decode = DecodeMatrix(self.q_proj, self.k_proj, self.v_proj)
+        self.o_decode = DecodeMatrix(self.o_proj)
         self.fuse_qkv = False        # set by GPT.decoding()
-
-    def _fused_qkv(self, device_type: str) -> torch.Tensor:
-        """[q; k; v] weights in one matrix (one matmul instead of three when decoding), already in
-        the autocast dtype, rebuilt whenever a weight changes (in-place updates bump `_version`;
-        `.to()` moves `data_ptr`)."""
-        ws = (self.q_proj.weight, self.k_proj.weight, self.v_proj.weight)
-        dtype = torch.get_autocast_dtype(device_type) if torch.is_autocast_enabled(device_type) else ws[0].dtype
-        key = (dtype, *((w._version, w.data_ptr()) for w in ws))
-        if self._fused[0] != key:
-            self._fused = (key, torch.cat([w.detach() for w in ws]).to(dtype))
-        return self._fused[1]
 
     def forward(self, x, cos, sin, mask, ve=None, kv_cache: KVCache | None = None):
         B, T, C = x.shape
         H, Hk, D = self.n_head, self.n_kv_head, self.head_dim
-        if not self.fuse_qkv or torch.is_grad_enabled():
+        decoding = self.fuse_qkv and not torch.is_grad_enabled()
+        if not decoding:
             q = norm(apply_rope(self.q_proj(x).view(B, T, H, D), cos, sin))
             k = norm(apply_rope(self.k_proj(x).view(B, T, Hk, D), cos, sin))
             v = self.v_proj(x).view(B, T, Hk, D)
         else:  # decoding: one matmul; q and k rotated and normalised as one tensor
-            qkv = F.linear(x, self._fused_qkv(x.device.type)).view(B, T, H + 2 * Hk, D)
+            qkv = self.qkv_decode(x).view(B, T, H + 2 * Hk, D)
             qk = norm(apply_rope(qkv[:, :, :H + Hk], cos, sin))
             q, k, v = qk[:, :, :H], qk[:, :, H:], qkv[:, :, H + Hk:]
         if ve is not None:
@@ -208,10 +244,17 @@ class CausalSelfAttention(nn.Module):
             k, v = kc[:, :, :end], vc[:, :, :end]
             if q.dtype != k.dtype:
                 q = q.to(k.dtype)
+        if decoding and T == 1 and Hk != H:
+            # one query per row: the G query heads sharing a key/value head become G queries of
+            # that head (no expanded copy of the cache); a [B, 1, 1, slots] mask broadcasts over them
+            y = F.scaled_dot_product_attention(q.reshape(B, Hk, H // Hk, D), k, v,
+                                               attn_mask=None if isinstance(mask, str) else mask)
+            return self.o_decode(y.reshape(B, 1, C))
         is_causal = isinstance(mask, str)  # "causal": the plain lower-triangular mask
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if is_causal else mask, is_causal=is_causal,
                                            enable_gqa=self.n_kv_head != self.n_head)
-        return self.o_proj(y.transpose(1, 2).reshape(B, T, C))
+        y = y.transpose(1, 2).reshape(B, T, C)
+        return self.o_decode(y) if decoding else self.o_proj(y)
 
 
 class MLP(nn.Module):
@@ -219,8 +262,12 @@ class MLP(nn.Module):
         super().__init__()
         self.up_proj = nn.Linear(config.n_embd, config.mlp_ratio * config.n_embd, bias=False)
         self.down_proj = nn.Linear(config.mlp_ratio * config.n_embd, config.n_embd, bias=False)
+        self.up_decode, self.down_decode = DecodeMatrix(self.up_proj, relu=True), DecodeMatrix(self.down_proj)
+        self.decode = False          # set by GPT.decoding()
 
     def forward(self, x):
+        if self.decode and not torch.is_grad_enabled():
+            return self.down_decode(self.up_decode(x).square())
         return self.down_proj(F.relu(self.up_proj(x)).square())
 
 
@@ -270,6 +317,8 @@ class GPT(nn.Module):
         self.lm_head = nn.Linear(C, config.vocab_size, bias=False)
         if config.tie_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight
+        self.head_decode = DecodeMatrix(self.lm_head)
+        self.decode = False          # set by decoding()
         self._rope_len = 0
         self.register_buffer("rope_cos", torch.empty(0), persistent=False)
         self.register_buffer("rope_sin", torch.empty(0), persistent=False)
@@ -351,7 +400,7 @@ class GPT(nn.Module):
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """Soft-capped float32 logits from hidden states."""
-        logits = self.lm_head(h).float()
+        logits = (self.head_decode(h) if self.decode and not torch.is_grad_enabled() else self.lm_head(h)).float()
         cap = self.config.softcap
         return cap * torch.tanh(logits / cap) if cap else logits
 
@@ -365,15 +414,16 @@ class GPT(nn.Module):
     @contextmanager
     def decoding(self):
         """Within this block, no-grad forwards use the fused decoding path (see the module doc)."""
-        attns = [block.self_attn for block in self.model.layers]
-        before = [a.fuse_qkv for a in attns]
-        for a in attns:
-            a.fuse_qkv = True
+        flags = [(block.self_attn, "fuse_qkv") for block in self.model.layers]
+        flags += [(block.mlp, "decode") for block in self.model.layers] + [(self, "decode")]
+        before = [getattr(m, name) for m, name in flags]
+        for m, name in flags:
+            setattr(m, name, True)
         try:
             yield self
         finally:
-            for a, b in zip(attns, before):
-                a.fuse_qkv = b
+            for (m, name), b in zip(flags, before):
+                setattr(m, name, b)
 
     # -- introspection ---------------------------------------------------------------------------
     def num_params(self, *, embeddings: bool = True) -> int:

@@ -139,6 +139,7 @@ class KVCache:
         self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.pos = 0
         self.pad = pad  # LongTensor [batch] or None (no row is padded)
+        self.shared = 0  # leading slots holding the same keys/values in every row (n samples of one prompt)
 
     @property
     def batch(self) -> int:
@@ -153,9 +154,25 @@ class KVCache:
         out = KVCache.__new__(KVCache)
         out.k = [t.index_select(0, rows) for t in self.k]
         out.v = [t.index_select(0, rows) for t in self.v]
-        out.pos = self.pos
+        out.pos, out.shared = self.pos, self.shared
         out.pad = None if self.pad is None else self.pad.index_select(0, rows)
         return out
+
+
+def shared_prefix_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shared: int) -> torch.Tensor:
+    """Single-query attention, q [B, Hk, G, D] over k, v [B, Hk, S, D] whose first `shared` slots
+    are the same in every row (n samples of one prompt): the prefix is read once for all B·G
+    queries, the rest per row, and the two softmaxes merged by their log-sum-exps (as cascade /
+    Hydragen attention does). Decoding reads the whole cache every step, so this halves the memory
+    traffic when the prompt is as long as the completion. CPU only (the flash kernel that returns
+    the log-sum-exp is `aten::_scaled_dot_product_flash_attention_for_cpu`)."""
+    B, Hk, G, D = q.shape
+    flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    y1, lse1 = flash(q.transpose(0, 1).reshape(1, Hk, B * G, D), k[:1, :, :shared], v[:1, :, :shared])
+    y2, lse2 = flash(q, k[:, :, shared:], v[:, :, shared:])
+    y1, lse1 = y1.view(Hk, B, G, D).transpose(0, 1), lse1.view(Hk, B, G).transpose(0, 1)
+    lse = torch.logaddexp(lse1, lse2)
+    return y1 * (lse1 - lse).exp_().unsqueeze(-1) + y2 * (lse2 - lse).exp_().unsqueeze(-1)
 
 
 class DecodeMatrix:
@@ -244,11 +261,15 @@ class CausalSelfAttention(nn.Module):
             k, v = kc[:, :, :end], vc[:, :, :end]
             if q.dtype != k.dtype:
                 q = q.to(k.dtype)
-        if decoding and T == 1 and Hk != H:
+        if decoding and T == 1:
             # one query per row: the G query heads sharing a key/value head become G queries of
             # that head (no expanded copy of the cache); a [B, 1, 1, slots] mask broadcasts over them
-            y = F.scaled_dot_product_attention(q.reshape(B, Hk, H // Hk, D), k, v,
-                                               attn_mask=None if isinstance(mask, str) else mask)
+            q = q.reshape(B, Hk, H // Hk, D)
+            shared = kv_cache.shared if kv_cache is not None else 0
+            if mask is None and B > 1 and 0 < shared < k.size(2) and q.device.type == "cpu":
+                y = shared_prefix_attention(q, k, v, shared)
+            else:
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if isinstance(mask, str) else mask)
             return self.o_decode(y.reshape(B, 1, C))
         is_causal = isinstance(mask, str)  # "causal": the plain lower-triangular mask
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if is_causal else mask, is_causal=is_causal,

@@ -91,7 +91,8 @@ def sample_next(logits: torch.Tensor, params: SamplingParams, generator: torch.G
     """Next token per row from float logits [B, V]."""
     if params.temperature == 0:
         return logits.argmax(-1)
-    logits = logits / params.temperature
+    if params.temperature != 1.0:
+        logits = logits / params.temperature
     if params.top_k and params.top_k < logits.size(-1):
         kth = torch.topk(logits, params.top_k, dim=-1).values[:, -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))

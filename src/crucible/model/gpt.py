@@ -25,9 +25,13 @@ Module and parameter names follow Llama's (`model.layers.0.self_attn.q_proj`), s
 that `save_pretrained` writes loads as a Hugging Face model (see `hf.py`) and PEFT's usual target
 names (q_proj, v_proj, ...) apply. This file imports only torch: the engine's KV cache (`KVCache`)
 is defined here because `forward` writes into it. Inside `GPT.decoding()` (the engine), with
-gradients off, attention multiplies by the q/k/v weights stacked into one matrix (cached, rebuilt
-when a weight changes) and rotates/normalises q and k together: fewer, larger ops per decoded
-token. Training, and `torch.compile` of it, never take that path.
+gradients off, forwards take a decoding path: the q/k/v weights stacked into one matrix, every
+matrix prepacked for oneDNN on CPU (`DecodeMatrix`, cached, rebuilt when a weight changes; about
+one extra copy of the weights while it lives), q and k rotated/normalised together, single-query
+attention with the query heads of a key/value head grouped (no expanded cache), the prompt's
+keys/values read once for n samples of it (`shared_prefix_attention`), and the soft-cap through a
+sigmoid. Same float32 function to ~5e-6 in the logits; training, and `torch.compile` of it,
+never take that path.
 
 Not covered: dropout (small models trained on much data do not need it), biases, MoE,
 sliding-window attention.
@@ -190,12 +194,13 @@ class DecodeMatrix:
         self.key, self.weight, self.packed = None, None, False
 
     def _prepare(self, x: torch.Tensor) -> None:
-        ws = [lin.weight.detach() for lin in self.linears]
+        ws = [lin.weight for lin in self.linears]
         device = x.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else ws[0].dtype
         key = (dtype, x.dtype, *((w._version, w.data_ptr()) for w in ws))
         if key == self.key:
             return
+        ws = [w.detach() for w in ws]
         w = (torch.cat(ws) if len(ws) > 1 else ws[0]).to(dtype)
         self.key, self.weight, self.packed = key, w, False
         if device == "cpu" and dtype == x.dtype == torch.float32 and torch.backends.mkldnn.is_available():

@@ -176,7 +176,8 @@ def shared_prefix_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, s
     y2, lse2 = flash(q, k[:, :, shared:], v[:, :, shared:])
     y1, lse1 = y1.view(Hk, B, G, D).transpose(0, 1), lse1.view(Hk, B, G).transpose(0, 1)
     lse = torch.logaddexp(lse1, lse2)
-    return y1 * (lse1 - lse).exp_().unsqueeze(-1) + y2 * (lse2 - lse).exp_().unsqueeze(-1)
+    w1, w2 = (lse1 - lse).exp_().unsqueeze(-1).to(q.dtype), (lse2 - lse).exp_().unsqueeze(-1).to(q.dtype)
+    return y1 * w1 + y2 * w2
 
 
 class DecodeMatrix:

@@ -223,8 +223,8 @@ class Engine:
                 cache.k[layer][i * n:(i + 1) * n, :, start:longest] = single.k[layer]
                 cache.v[layer][i * n:(i + 1) * n, :, start:longest] = single.v[layer]
         cache.pos = longest
-        if len(prompts) == 1 and self.share_prefill:
-            cache.shared = longest   # every row holds the same prompt: attention reads it once
+        if self.share_prefill and n > 1:   # a prompt's n rows hold the same keys/values: read them once
+            cache.shared, cache.group = longest, (n if len(prompts) > 1 else 0)
         return cache, torch.cat(last)
 
     def _run(self, prompts, n, params: SamplingParams, on_token) -> list[_Row]:

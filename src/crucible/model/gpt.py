@@ -143,7 +143,8 @@ class KVCache:
         self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(config.n_layer)]
         self.pos = 0
         self.pad = pad  # LongTensor [batch] or None (no row is padded)
-        self.shared = 0  # leading slots holding the same keys/values in every row (n samples of one prompt)
+        self.shared = 0  # leading slots holding the same keys/values in every row of a group
+        self.group = 0   # rows per group (n samples of one prompt; consecutive rows); 0: all rows
 
     @property
     def batch(self) -> int:
@@ -158,23 +159,33 @@ class KVCache:
         out = KVCache.__new__(KVCache)
         out.k = [t.index_select(0, rows) for t in self.k]
         out.v = [t.index_select(0, rows) for t in self.v]
-        out.pos, out.shared = self.pos, self.shared
+        out.pos, out.group = self.pos, 0
+        out.shared = self.shared if not self.group or self.group == self.batch else 0   # groups broken up
         out.pad = None if self.pad is None else self.pad.index_select(0, rows)
         return out
 
 
-def shared_prefix_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shared: int) -> torch.Tensor:
+def shared_prefix_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, shared: int, group: int = 0,
+                            pad: torch.Tensor | None = None) -> torch.Tensor:
     """Single-query attention, q [B, Hk, G, D] over k, v [B, Hk, S, D] whose first `shared` slots
-    are the same in every row (n samples of one prompt): the prefix is read once for all B·G
+    are the same in every row of each group of `group` consecutive rows (0: one group; n samples of
+    one prompt), the first `pad[b]` of them empty: the prefix is read once per group for its n·G
     queries, the rest per row, and the two softmaxes merged by their log-sum-exps (as cascade /
     Hydragen attention does). Decoding reads the whole cache every step, so this halves the memory
     traffic when the prompt is as long as the completion. CPU only (the flash kernel that returns
     the log-sum-exp is `aten::_scaled_dot_product_flash_attention_for_cpu`)."""
     B, Hk, G, D = q.shape
+    n = group or B
     flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
-    y1, lse1 = flash(q.transpose(0, 1).reshape(1, Hk, B * G, D), k[:1, :, :shared], v[:1, :, :shared])
+    mask = None
+    if pad is not None:   # additive mask over each group's empty leading slots: [groups, 1, 1, shared]
+        empty = torch.arange(shared, device=q.device)[None, :] < pad[::n, None]
+        mask = torch.zeros(empty.shape, dtype=q.dtype, device=q.device).masked_fill_(empty, float("-inf"))[:, None, None]
+    qs = q.view(B // n, n, Hk, G, D).transpose(1, 2).reshape(B // n, Hk, n * G, D)
+    y1, lse1 = flash(qs, k[::n, :, :shared], v[::n, :, :shared], attn_mask=mask)
     y2, lse2 = flash(q, k[:, :, shared:], v[:, :, shared:])
-    y1, lse1 = y1.view(Hk, B, G, D).transpose(0, 1), lse1.view(Hk, B, G).transpose(0, 1)
+    y1 = y1.reshape(B // n, Hk, n, G, D).transpose(1, 2).reshape(B, Hk, G, D)
+    lse1 = lse1.reshape(B // n, Hk, n, G).transpose(1, 2).reshape(B, Hk, G)
     lse = torch.logaddexp(lse1, lse2)
     w1, w2 = (lse1 - lse).exp_().unsqueeze(-1).to(q.dtype), (lse2 - lse).exp_().unsqueeze(-1).to(q.dtype)
     return y1 * w1 + y2 * w2
@@ -272,8 +283,8 @@ class CausalSelfAttention(nn.Module):
             # that head (no expanded copy of the cache); a [B, 1, 1, slots] mask broadcasts over them
             q = q.reshape(B, Hk, H // Hk, D)
             shared = kv_cache.shared if kv_cache is not None else 0
-            if mask is None and B > 1 and 0 < shared < k.size(2) and q.device.type == "cpu":
-                y = shared_prefix_attention(q, k, v, shared)
+            if B > 1 and 0 < shared < k.size(2) and q.device.type == "cpu":
+                y = shared_prefix_attention(q, k, v, shared, kv_cache.group, kv_cache.pad)
             else:
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=None if isinstance(mask, str) else mask)
             return self.o_decode(y.reshape(B, 1, C))

@@ -2,9 +2,10 @@
 
 How a call runs (`generate_batch(prompts, n, params)`):
 1. each prompt is prefilled once (batch 1); its keys/values are then *copied* into the n rows of
-   the batch cache that sample from it (n samples cost one prefill, not n). With one prompt, the
-   cache records that its slots are the same in every row (`KVCache.shared`), and decoding
-   attention reads them once per step for all n rows (`gpt.shared_prefix_attention`, CPU);
+   the batch cache that sample from it (n samples cost one prefill, not n). The cache records
+   that a prompt's slots are the same in its n rows (`KVCache.shared`, `.group`), and decoding
+   attention reads them once per step for all n (`gpt.shared_prefix_attention`, CPU; dropped
+   when compaction breaks the groups of several prompts up);
 2. prompts of different lengths are right-aligned in the cache (`KVCache.pad`), so every row writes
    the same slot at every step and the whole batch decodes in lockstep, one forward per token.
    Prompts are sorted by length and split into batches whose cache fits `cache_bytes`;

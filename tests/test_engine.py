@@ -207,3 +207,21 @@ def test_batches_split_to_fit_the_cache_budget(engine, tok):
     assert small.stats["prefill_tokens"] == sum(map(len, prompts))
     for i in range(len(prompts) * 2):   # streamed indices are prompt * n + sample, in the caller's order
         assert [t for j, t in seen if j == i] == split[i // 2][i % 2].ids
+
+
+def test_decoding_follows_weights_changed_in_place(tok):
+    """The decoding path caches prepacked weights; an in-place update (a training step) must show."""
+    model = tiny.random_gpt(tok, n_layer=2)
+    engine = Engine(model, tok, tools=False)
+    prompt = tok.encode("def f(x):\n    return")
+    params = SamplingParams(max_tokens=10, ignore_eos=True)
+    before = engine.generate(prompt, 2, params)[0].ids
+    assert before == greedy_reference(model, prompt, 10)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.ndim == 2:
+                p.add_(torch.randn_like(p) * 0.5)
+    after = engine.generate(prompt, 2, params)
+    expected = greedy_reference(model, prompt, 10)
+    assert [s.ids for s in after] == [expected, expected]
+    assert expected != before

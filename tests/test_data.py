@@ -141,3 +141,17 @@ def test_cli_errors_exit_2(tmp_path, capsys):
                 "--vocab-size", "300", "--no-progress"]) == 2
     assert "too small" in capsys.readouterr().err
     assert not list((tmp_path / "o2").glob("*.bin")) and load_manifest(tmp_path / "o2") is None
+
+
+def test_compressed_jsonl_sources(tmp_path):
+    import gzip
+
+    import zstandard
+
+    from crucible.data.corpus import iter_source
+
+    lines = "".join(json.dumps({"text": f"doc {i}"}) + "\n" for i in range(3))
+    (tmp_path / "a.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(lines.encode()))
+    (tmp_path / "b.jsonl.gz").write_bytes(gzip.compress(lines.encode()))
+    for name in ("a.jsonl.zst", "b.jsonl.gz"):
+        assert [d.text for d in iter_source(tmp_path / name)] == ["doc 0", "doc 1", "doc 2"]

@@ -168,32 +168,25 @@ def test_cpu_limit_is_cpu_time(planted):
     assert out.status == "timeout" and out.exit_code == -signal.SIGXCPU and out.cpu_s > 0.5
 
 
+DAEMON = textwrap.dedent("""
+    import os, time
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            time.sleep(1.0)
+            open('/sandbox/daemon-was-here', 'w').write('alive')
+            time.sleep(60)
+        os._exit(0)
+    print('parent done')
+""")
+
+
 def test_daemon_does_not_outlive_the_run(planted):
+    assert py(DAEMON, limits=Limits(timeout_s=5)).status == "ok"
+    # again with a work dir we keep, to look for the daemon's footprint afterwards
     work = Path(tempfile.mkdtemp(prefix="crucible-test-"))
-    out = py("""
-        import os, time
-        if os.fork() == 0:
-            os.setsid()
-            if os.fork() == 0:
-                time.sleep(1.0)
-                open('/sandbox/daemon-was-here', 'w').write('alive')
-                time.sleep(60)
-            os._exit(0)
-        print('parent done')
-    """, limits=Limits(timeout_s=5))
-    assert out.status == "ok"
-    # the same with a work dir we keep, so we can look for the daemon's footprint afterwards
-    run_out = run(["/usr/bin/python3", "-c", textwrap.dedent("""
-        import os, time
-        if os.fork() == 0:
-            os.setsid()
-            if os.fork() == 0:
-                time.sleep(1.0)
-                open('/sandbox/daemon-was-here', 'w').write('alive')
-                time.sleep(60)
-            os._exit(0)
-    """)], workdir=work)
-    assert run_out.status == "ok"
+    out = run(["/usr/bin/python3", "-c", DAEMON], workdir=work)
+    assert (out.status, out.stdout) == ("ok", "parent done\n")
     time.sleep(1.5)
     assert not (work / "daemon-was-here").exists()
     shutil.rmtree(work)

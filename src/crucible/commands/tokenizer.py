@@ -5,23 +5,19 @@ examples:
   crucible tokenizer train --input code/ docs.jsonl shard.parquet --vocab-size 8192 --max-chars 200000000 --out tok8k/
 
 Inputs are files or directories (walked recursively, hidden entries skipped). A .jsonl, .jsonl.zst or
-.jsonl.gz file holds one JSON object per line with a "text" (or "content") field; a .parquet file a
-"text" (or "content") column; any other file is one document, skipped if it is binary (a NUL byte)
-or not UTF-8. Writes DIR/tokenizer.json and DIR/tokenizer_config.json; prints the compression
+.jsonl.gz file holds one JSON object per line with a "text" (or "content", "code", "source") field; a
+.parquet file such a column (both read as `crucible data prepare` reads them); any other file is one
+document, skipped if it is binary (a NUL byte) or not UTF-8. Writes DIR/tokenizer.json and DIR/tokenizer_config.json; prints the compression
 (bytes per token, with a 95% bootstrap interval over documents).
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
-import io
-import json
 from pathlib import Path
 
 from crucible.cli import UsageError
-
-TEXT_FIELDS = ("text", "content")
+from crucible.data.corpus import JSONL_SUFFIXES, CorpusError, iter_source
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,55 +44,15 @@ def iter_files(paths: list[str]):
                 yield sub
 
 
-def _jsonl_lines(path: Path):
-    name = path.name
-    if name.endswith(".zst"):
-        import zstandard
-        with path.open("rb") as f:
-            reader = zstandard.ZstdDecompressor().stream_reader(f)
-            yield from io.TextIOWrapper(reader, encoding="utf-8")
-    elif name.endswith(".gz"):
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            yield from f
-    else:
-        with path.open(encoding="utf-8") as f:
-            yield from f
-
-
-def _field(obj, where: str) -> str:
-    for key in TEXT_FIELDS:
-        if isinstance(obj, dict) and isinstance(obj.get(key), str):
-            return obj[key]
-    raise UsageError(f"{where}: expected a JSON object with a string field {' or '.join(TEXT_FIELDS)!r}")
-
-
 def read_documents(path: Path):
     """Documents in one file (a list of str); None if the file is skipped as binary / not UTF-8."""
-    name = path.name
-    if any(name.endswith(s) for s in (".jsonl", ".jsonl.zst", ".jsonl.gz")):
-        docs = []
+    if path.name.endswith(JSONL_SUFFIXES) or path.suffix == ".parquet":  # records: crucible.data.corpus
         try:
-            for n, line in enumerate(_jsonl_lines(path), 1):
-                if not line.strip():
-                    continue
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise UsageError(f"{path}:{n}: invalid JSON ({e.msg})") from None
-                docs.append(_field(obj, f"{path}:{n}"))
+            return [doc.text for doc in iter_source(path)]
         except UnicodeDecodeError as e:
             raise UsageError(f"{path}: not UTF-8 ({e.reason})") from None
-        return docs
-    if name.endswith(".parquet"):
-        import pyarrow.parquet as pq
-        try:
-            table = pq.read_table(path)
-        except Exception as e:  # pyarrow raises several types for a bad file
-            raise UsageError(f"{path}: cannot read parquet ({e})") from None
-        column = next((c for c in TEXT_FIELDS if c in table.column_names), None)
-        if column is None:
-            raise UsageError(f"{path}: no {' or '.join(TEXT_FIELDS)!r} column (has {table.column_names})")
-        return [t for t in table.column(column).to_pylist() if isinstance(t, str)]
+        except (ValueError, OSError) as e:  # CorpusError names file:line; pyarrow's errors are these kinds
+            raise UsageError(str(e) if isinstance(e, CorpusError) else f"{path}: cannot read ({e})") from None
     data = path.read_bytes()
     if b"\x00" in data:
         return None

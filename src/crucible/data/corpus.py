@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import json
 import os
 import sysconfig
@@ -37,6 +38,7 @@ TEXT_FIELDS = ("text", "content", "code", "source")
 SOURCE_EXTENSIONS = frozenset(
     ".py .pyi .c .h .cc .cpp .hpp .rs .go .js .ts .java .kt .scala .rb .php .lua .sh .jl .hs .ml "
     ".swift .cs .r .sql .md .rst .txt .toml .yaml .yml".split())
+JSONL_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst")
 MAX_FILE_BYTES = 1 << 20
 SKIP_DIRS = frozenset({"__pycache__", ".git", ".hg", ".svn", "node_modules", ".venv", ".tox"})
 
@@ -105,9 +107,19 @@ def _text_of(row: dict, where: str) -> str:
     raise CorpusError(f"{where}: no text field (looked for {', '.join(TEXT_FIELDS)})")
 
 
+def _open_text(path: Path):
+    """A text stream of a plain, .gz or .zst file."""
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    if path.suffix == ".zst":
+        import zstandard
+        return io.TextIOWrapper(zstandard.ZstdDecompressor().stream_reader(path.open("rb"), closefd=True),
+                                encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
 def _iter_jsonl(path: Path) -> Iterator[Document]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
+    with _open_text(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -179,7 +191,7 @@ def iter_source(source: str | Path, exclude: list[Path] = ()) -> Iterator[Docume
             text = _read_text_file(f)
             if text and text.strip():
                 yield Document(str(f), text)
-    elif path.name.endswith((".jsonl", ".jsonl.gz")):
+    elif path.name.endswith(JSONL_SUFFIXES):
         yield from _iter_jsonl(path)
     elif path.suffix == ".parquet":
         yield from _iter_parquet(path)

@@ -48,13 +48,10 @@ def read_message(stream, interactive: bool) -> str | None:
 
 
 def main(args) -> int:
-    from crucible.generate.backends import BackendError, GenParams, load_backend
+    from crucible.generate.backends import BackendError, load_backend
+    from crucible.generate.sampling import params_from_args
 
-    params = GenParams(max_tokens=args.max_tokens, temperature=args.temperature, top_p=args.top_p,
-                       top_k=args.top_k, seed=args.seed)
-    why = params.check()
-    if why:
-        raise UsageError(f"--{why.replace('_', '-', 1)}")
+    params = params_from_args(args)
     try:
         backend = load_backend(args.model)
     except BackendError as e:

@@ -99,12 +99,17 @@ def generate_task(backend: Backend, task: dict, indices: list[int], params: GenP
             completion = completion_from_chat(gen.text, task, language)
         else:
             completion = truncate_at_stop(gen.text, stops)[0]
-        row = {"task_id": task["task_id"], "language": task["language"], "completion": completion,
-               "sample_index": index, "finish_reason": gen.finish_reason}
-        if completion != gen.text:
-            row["raw"] = gen.text
-        rows.append(row)
+        rows.append(sample_row(task, index, completion, gen))
     return rows
+
+
+def sample_row(task: dict, index: int, completion: str, gen) -> dict:
+    """One samples.jsonl row; the model's text is kept as "raw" when sanitizing changed it."""
+    row = {"task_id": task["task_id"], "language": task["language"], "completion": completion,
+           "sample_index": index, "finish_reason": gen.finish_reason}
+    if completion != gen.text:
+        row["raw"] = gen.text
+    return row
 
 
 def task_stops(task: dict) -> tuple[str, ...]:
@@ -127,12 +132,7 @@ def generate_greedy_batch(backend, group: list[tuple[dict, list[int]]], params: 
     rows = []
     for (task, indices), gen in zip(group, gens):
         completion = truncate_at_stop(gen.text, stops)[0]
-        for index in indices:
-            row = {"task_id": task["task_id"], "language": task["language"], "completion": completion,
-                   "sample_index": index, "finish_reason": gen.finish_reason}
-            if completion != gen.text:
-                row["raw"] = gen.text
-            rows.append(row)
+        rows += [sample_row(task, index, completion, gen) for index in indices]
     return rows
 
 

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 from tqdm import tqdm
@@ -33,26 +34,32 @@ def read_samples(path: str | Path, suite: Suite) -> list[dict]:
         raise UsageError(f"{path}: no such samples file")
     samples: list[dict] = []
     index: Counter = Counter()
+    for lineno, s in jsonl_objects(path):
+        why = suite.check_sample(s)
+        if why:
+            raise UsageError(f"{path}:{lineno}: {why}")
+        k = (s["task_id"], suite.group(s))
+        s.setdefault("sample_index", index[k])
+        index[k] += 1
+        s["_line"] = lineno
+        samples.append(s)
+    return samples
+
+
+def jsonl_objects(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, object) for each non-blank line of a user's JSONL file; anything else on a
+    line is a UsageError naming the file and line."""
     with path.open(encoding="utf-8") as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
             try:
-                s = json.loads(line)
+                obj = json.loads(line)
             except json.JSONDecodeError as e:
                 raise UsageError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(s, dict):
-                raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(s).__name__}")
-            why = suite.check_sample(s)
-            if why:
-                raise UsageError(f"{path}:{lineno}: {why}")
-            group = suite.group(s)
-            k = (s["task_id"], group)
-            s.setdefault("sample_index", index[k])
-            index[k] += 1
-            s["_line"] = lineno
-            samples.append(s)
-    return samples
+            if not isinstance(obj, dict):
+                raise UsageError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            yield lineno, obj
 
 
 def row_key(task_id: str, group: str, sample_index: int) -> str:

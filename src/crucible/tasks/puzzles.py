@@ -20,11 +20,11 @@ Not covered: puzzles that read input, and answers that need a tolerance (use exa
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from crucible.grade import Verdict, failure_verdict, grade_in_threads
+from crucible.grade.runner import jsonl_objects
 from crucible.languages import all_languages, extract_program, get, run_program
 from crucible.sandbox import Limits
 
@@ -36,7 +36,6 @@ DEFAULT_TIMEOUT_S = 10.0
 PROMPT = ("Solve this puzzle with a complete {title} program{toolchain}. The program reads no input and prints only the "
           "answer, on a single line, to standard output.\n\nPuzzle ({difficulty}): {statement}\n\n```{tag}\n")
 STOP = ("\n```",)
-# A grading status from the sandbox that is also a verdict (everything but "ok").
 
 
 def load_puzzles(path: str | Path | None = None) -> list[dict]:
@@ -47,30 +46,21 @@ def load_puzzles(path: str | Path | None = None) -> list[dict]:
     if not path.is_file():
         raise UsageError(f"{path}: no such tasks file")
     puzzles, seen = [], set()
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                p = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UsageError(f"{where}: not valid JSON ({e.msg})") from None
-            if not isinstance(p, dict):
-                raise UsageError(f"{where}: expected a JSON object")
-            for key in ("id", "prompt", "answer"):
-                if not isinstance(p.get(key), str) or not p[key].strip():
-                    raise UsageError(f"{where}: {key!r} must be a non-empty string")
-            if p.get("difficulty") not in DIFFICULTIES:
-                raise UsageError(f"{where}: 'difficulty' must be one of {', '.join(DIFFICULTIES)}, "
-                                 f"got {p.get('difficulty')!r}")
-            t = p.get("timeout_s", DEFAULT_TIMEOUT_S)
-            if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 600:
-                raise UsageError(f"{where}: 'timeout_s' must be a number of seconds in (0, 600], got {t!r}")
-            if p["id"] in seen:
-                raise UsageError(f"{where}: duplicate id {p['id']!r}")
-            seen.add(p["id"])
-            puzzles.append({**p, "timeout_s": float(t)})
+    for lineno, p in jsonl_objects(path):
+        where = f"{path}:{lineno}"
+        for key in ("id", "prompt", "answer"):
+            if not isinstance(p.get(key), str) or not p[key].strip():
+                raise UsageError(f"{where}: {key!r} must be a non-empty string")
+        if p.get("difficulty") not in DIFFICULTIES:
+            raise UsageError(f"{where}: 'difficulty' must be one of {', '.join(DIFFICULTIES)}, "
+                             f"got {p.get('difficulty')!r}")
+        t = p.get("timeout_s", DEFAULT_TIMEOUT_S)
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 600:
+            raise UsageError(f"{where}: 'timeout_s' must be a number of seconds in (0, 600], got {t!r}")
+        if p["id"] in seen:
+            raise UsageError(f"{where}: duplicate id {p['id']!r}")
+        seen.add(p["id"])
+        puzzles.append({**p, "timeout_s": float(t)})
     if not puzzles:
         raise UsageError(f"{path}: no puzzles")
     return puzzles

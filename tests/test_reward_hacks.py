@@ -271,7 +271,7 @@ def test_nothing_a_sample_leaves_behind_reaches_the_next():
         files = [f"{d}/{n}" for d in ("/tmp", "/dev/shm", ".") for n in os.listdir(d)]
         open("/tmp/scratch", "w").write("x" * 1000)  # /tmp is writable again
         os.unlink("/tmp/scratch")
-        big = bytearray(400 << 20)  # the memory limit is back to 1 GB
+        big = bytearray(256 << 20)  # more than the 200 MB litter set: the 1 GB limit is back
         niceness = os.getpriority(os.PRIO_PROCESS, 0)
         return others + left + files + ([niceness] if niceness else [])""")
     both = litter.rsplit("    return", 1)[0] + census  # control: the census sees litter

@@ -81,3 +81,14 @@ def test_torn_last_line_is_dropped_and_file_stays_appendable(tmp_path):
     rows = load_results(tmp_path)
     assert len(rows) == 1
     assert (tmp_path / "results.jsonl").read_text() == good
+
+
+def test_intervals_do_not_depend_on_row_order():
+    import random
+
+    spec = [(f"t{t}", lang, i, (t * 7 + i * 3) % 5 < 2) for t in range(30) for lang in ("python", "go")
+            for i in range(4)]
+    rows = _rows(spec)
+    shuffled = rows[:]
+    random.Random(1).shuffle(shuffled)
+    assert summarize("puzzles", rows, [1, 2, 4]) == summarize("puzzles", shuffled, [1, 2, 4])

@@ -3,8 +3,9 @@
 1. Reference self-check: HumanEval's 164 canonical solutions, graded in the sandbox, must all pass.
 2. A small bundled samples file (demo_data/humaneval_samples.jsonl: right, wrong and hostile
    completions) is graded; the summary table and each sample's verdict are printed.
-3. Other languages: the puzzle suite's reference solutions in Python and Go, compiled and run in the
-   sandbox, and `crucible report` with per-language pass@k curves (PNG).
+3. Other languages: puzzle samples in Python and Go from a *simulated* model (right or wrong real
+   programs drawn at random), built, run and graded in the sandbox, then `crucible report` with
+   per-language pass@1..8 curves and failure modes (PNG).
 4. Train: a tokenizer and a tiny GPT pretrained from scratch on the Python standard library (Muon,
    EMA, exact bits per byte), then the golf artifact (int6 + zstd) scored after decompress-and-reload.
 5. Serve that model over an OpenAI-compatible API and evaluate it through the endpoint: sampled,
@@ -42,6 +43,32 @@ def run(argv: list[str]) -> None:
     print(f"({time.perf_counter() - start:.1f} s)")
 
 
+def simulated_puzzle_samples(path: Path, n: int = 8, seed: int = 0) -> Path:
+    """A stand-in for a model (clearly not one): each of n samples per (puzzle, language) is the
+    reference solution with a probability that falls with difficulty and differs by language, else
+    another puzzle's reference (a real program that prints a wrong answer). Every sample is really
+    built, run and graded; only the "model" is simulated, so the curves have something to show."""
+    import random
+
+    from crucible.tasks.puzzles import load_puzzles, reference_files
+
+    rng = random.Random(seed)
+    chance = {"easy": 0.8, "medium": 0.45, "hard": 0.15}
+    skill = {"python": 1.0, "go": 0.7}
+    refs = reference_files()
+    puzzles = load_puzzles()
+    with path.open("w") as f:
+        for i, p in enumerate(puzzles):
+            for lang in skill:
+                wrong = refs[(puzzles[(i + 1) % len(puzzles)]["id"], lang)]
+                for _ in range(n):
+                    right = rng.random() < chance[p["difficulty"]] * skill[lang]
+                    program = (refs[(p["id"], lang)] if right else wrong).read_text()
+                    f.write(json.dumps({"task_id": p["id"], "language": lang,
+                                        "completion": f"```{lang}\n{program}```\n"}) + "\n")
+    return path
+
+
 def main() -> int:
     out = Path(tempfile.mkdtemp(prefix="crucible-demo-"))
     print(f"results under {out}")
@@ -65,8 +92,9 @@ def main() -> int:
         sys.exit(f"a hostile sample passed: {cheats}")
     print("\nno hostile sample passed.")
 
-    step("3. other languages: puzzle references in Python and Go, then a report with pass@k curves")
-    run(["eval", "puzzles", "--reference", "--language", "python,go", "--out", str(out / "puzzles"), "--k", "1",
+    step("3. other languages: puzzles in Python and Go from a simulated model, then pass@k curves")
+    samples = simulated_puzzle_samples(out / "puzzle_samples.jsonl")
+    run(["eval", "puzzles", "--samples", str(samples), "--out", str(out / "puzzles"), "--k", "1,2,4,8",
          "--no-progress"])
     run(["report", str(out / "puzzles")])
 

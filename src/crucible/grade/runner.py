@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from crucible.cli import UsageError
 from crucible.grade import INFRA, Suite, Verdict
-from crucible.metrics import pass_at_k_table
+from crucible.metrics import pass_at_k_table, task_counts
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
@@ -145,12 +145,7 @@ def program_hash(*parts: str) -> str:
 def summarize(suite_name: str, rows: list[dict], ks) -> dict:
     """pass@k with 95% intervals, overall and per language, plus status counts."""
     def table(subset):
-        counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for r in subset:
-            c = counts[f"{r['task_id']}\x1f{r['language']}"]
-            c[0] += 1
-            c[1] += bool(r["passed"])
-        t = pass_at_k_table({k: tuple(counts[k]) for k in sorted(counts)}, ks)  # order-free CI
+        t = pass_at_k_table(task_counts(subset, key=lambda r: f"{r['task_id']}\x1f{r['language']}"), ks)
         return {
             "n_tasks": len({r["task_id"] for r in subset}),
             "n_samples": len(subset),

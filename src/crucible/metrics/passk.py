@@ -41,6 +41,17 @@ def bootstrap_ci(values: Sequence[float], *, confidence: float = 0.95, resamples
     return (float(lo), float(hi))
 
 
+def task_counts(rows, key=lambda r: r["task_id"]) -> dict[str, tuple[int, int]]:
+    """{task: (samples, passed)} from result rows, in sorted task order, so that the bootstrap draws
+    (and so the intervals) do not depend on the order the rows were graded in."""
+    counts: dict[str, list[int]] = {}
+    for r in rows:
+        c = counts.setdefault(key(r), [0, 0])
+        c[0] += 1
+        c[1] += bool(r["passed"])
+    return {k: tuple(counts[k]) for k in sorted(counts)}
+
+
 def pass_at_k_table(counts: Mapping[str, tuple[int, int]], ks: Sequence[int], *,
                     seed: int = 0) -> dict[int, dict]:
     """{k: {"pass": mean, "ci": [lo, hi]}} over tasks given {task: (n, c)}.

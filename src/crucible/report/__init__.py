@@ -21,7 +21,7 @@ import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from crucible.metrics import pass_at_k_table
+from crucible.metrics import pass_at_k_table, task_counts
 
 RESULTS = "results.jsonl"
 FAILURE_COLUMNS = ("pass", "wrong_answer", "compile_error", "runtime_error", "timeout", "memory", "output_limit",
@@ -71,13 +71,9 @@ def powers_of_two(n: int) -> list[int]:
 
 def passk(rows: list[dict]) -> dict:
     """{"n": min samples per task, "tasks": count, "k": {k: {"pass", "ci"}}} for one language."""
-    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for r in rows:
-        c = counts[r["task_id"]]
-        c[0] += 1
-        c[1] += bool(r.get("passed", r["status"] == "pass"))
+    counts = task_counts(rows)
     n = min(v[0] for v in counts.values())
-    table = pass_at_k_table({t: tuple(v) for t, v in counts.items()}, powers_of_two(n))
+    table = pass_at_k_table(counts, powers_of_two(n))
     return {"n": n, "tasks": len(counts), "k": table}
 
 

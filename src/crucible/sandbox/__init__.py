@@ -36,7 +36,6 @@ from pathlib import Path
 
 from crucible.sandbox.uids import lease_uid
 
-STATUSES = ("ok", "runtime_error", "timeout", "memory", "output_limit", "sandbox_error", "compile_error")
 INSIDE = "/sandbox"  # the work dir's path inside the sandbox
 TMP_BYTES = 256 << 20  # private /tmp and /dev/shm are RAM-backed tmpfs, so size-capped
 SHM_BYTES = 16 << 20

@@ -98,9 +98,10 @@ def _line_of(text: str, key: str) -> int:
     return 0
 
 
-def coerce(name: str, value, where: str = ""):
+def coerce(name: str, value, where: str = "", fields: dict | None = None):
     """Check a value against the field's type (ints may stand for floats)."""
-    default = FIELDS[name].default if FIELDS[name].default is not dataclasses.MISSING else []
+    f = (fields or FIELDS)[name]
+    default = f.default if f.default is not dataclasses.MISSING else []
     kind = type(default)
     ok = (isinstance(value, kind) and not (kind is int and isinstance(value, bool))) or \
          (kind is float and isinstance(value, int) and not isinstance(value, bool))
@@ -109,7 +110,9 @@ def coerce(name: str, value, where: str = ""):
     return float(value) if kind is float else value
 
 
-def load_recipe(path: str | Path) -> dict:
+def load_recipe(path: str | Path, fields: dict | None = None) -> dict:
+    """The recipe's keys, checked against `fields` (default: PretrainConfig's)."""
+    fields = fields or FIELDS
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: no such recipe file")
@@ -126,11 +129,11 @@ def load_recipe(path: str | Path) -> dict:
                 walk(v)
                 continue
             where = f"{path}:{_line_of(text, k)}: "
-            if k not in FIELDS:
+            if k not in fields:
                 raise ConfigError(f"{where}unknown key {k!r}")
             if k in flat:
                 raise ConfigError(f"{where}key {k!r} given twice")
-            flat[k] = coerce(k, v, where)
+            flat[k] = coerce(k, v, where, fields)
 
     walk(raw)
     return flat

@@ -1,0 +1,149 @@
+"""Post-training settings: one flat dataclass, filled from defaults < recipe TOML < flags.
+
+The three methods share most keys (model, data, optimizer, schedule, checkpoints); each command
+accepts the common keys plus its own (`KEYS[method]`), and a recipe key outside that set is an
+error naming file and line, as in `crucible pretrain`. Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass
+class PostTrainConfig:
+    model: str = ""                     # native:DIR or hf:DIR
+    out: str = ""
+    data: list = field(default_factory=list)   # FILE or FILE:WEIGHT (sft, dpo)
+    lora_rank: int = 0                  # 0: full fine-tuning
+    # optimisation
+    lr: float = 1e-4
+    weight_decay: float = 0.0           # on block matrices only
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.95
+    grad_clip: float = 1.0
+    warmup: float = 0.0                 # fractions of the run
+    warmdown: float = 0.0
+    final_lr_frac: float = 0.0
+    batch_size: int = 8                 # rows (sequences, pairs or samples) per optimizer step
+    micro_batch: int = 0                # rows per forward (0: batch_size)
+    seq_len: int = 1024
+    max_steps: int = 0                  # 0: from epochs
+    epochs: float = 1.0
+    # data
+    val_fraction: float = 0.05
+    pack: bool = True                   # sft: best-fit-decreasing packing with document masking
+    rope_theta: float = 0.0             # native: RoPE base for a longer --seq-len (0: the model's)
+    new_tokens: list = field(default_factory=list)   # hf: special tokens to add
+    # dpo
+    beta: float = 0.1
+    loss: str = "sigmoid"               # sigmoid | ipo
+    nll_alpha: float = 0.0              # weight of the NLL term on chosen answers
+    # grpo
+    suite: str = ""                     # humaneval | puzzles | tasks:FILE.jsonl
+    language: str = "python"
+    group_size: int = 8
+    tasks_per_step: int = 8
+    reward: list = field(default_factory=list)   # module.py:function[:weight]
+    kl_beta: float = 0.0
+    clip_low: float = 0.2
+    clip_high: float = 0.28
+    scale_advantages: bool = False
+    temperature: float = 1.0
+    max_new_tokens: int = 256
+    tools: bool = False                 # native: let the engine run <|python_start|> code in the sandbox
+    # logging, checkpoints, machine
+    log_every: int = 1
+    eval_every: int = 0                 # 0: only at the end
+    ckpt_every: int = 0                 # 0: only at the end
+    keep_checkpoints: int = 2
+    seed: int = 0
+    device: str = "auto"
+    dtype: str = "float32"              # float32 | bfloat16 (autocast)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+FIELDS = {f.name: f for f in dataclasses.fields(PostTrainConfig)}
+COMMON = ("model", "out", "lora_rank", "lr", "weight_decay", "adam_beta1", "adam_beta2", "grad_clip",
+          "warmup", "warmdown", "final_lr_frac", "batch_size", "micro_batch", "seq_len", "max_steps", "log_every",
+          "eval_every", "ckpt_every", "keep_checkpoints", "seed", "device", "dtype")
+KEYS = {
+    "sft": COMMON + ("data", "epochs", "val_fraction", "pack", "rope_theta", "new_tokens"),
+    "dpo": COMMON + ("data", "epochs", "val_fraction", "beta", "loss", "nll_alpha"),
+    "grpo": COMMON + ("suite", "language", "group_size", "tasks_per_step", "reward", "kl_beta", "clip_low",
+                      "clip_high", "scale_advantages", "temperature", "max_new_tokens", "tools"),
+}
+CHOICES = {"loss": ("sigmoid", "ipo"), "device": ("auto", "cpu", "cuda"), "dtype": ("float32", "bfloat16")}
+
+
+def validate(cfg: PostTrainConfig, method: str) -> None:
+    from crucible.train.config import ConfigError
+
+    for name, allowed in CHOICES.items():
+        if getattr(cfg, name) not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}")
+    if not cfg.model:
+        raise ConfigError("--model is required (native:DIR or hf:DIR)")
+    if not cfg.out:
+        raise ConfigError("--out is required")
+    if method in ("sft", "dpo") and not cfg.data:
+        raise ConfigError("--data is required")
+    if method == "grpo" and not cfg.suite:
+        raise ConfigError("--suite is required (humaneval, puzzles or tasks:FILE.jsonl)")
+    for name in ("batch_size", "seq_len", "group_size", "tasks_per_step", "max_new_tokens"):
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
+    if cfg.micro_batch < 0 or cfg.max_steps < 0 or cfg.lora_rank < 0:
+        raise ConfigError("micro_batch, max_steps and lora_rank must be >= 0")
+    if method == "grpo" and cfg.group_size < 2:
+        raise ConfigError("group_size must be >= 2 (advantages compare samples of one task)")
+    if not cfg.max_steps and not cfg.epochs > 0:
+        raise ConfigError("give --max-steps or --epochs > 0")
+    if cfg.beta <= 0 or cfg.temperature <= 0:
+        raise ConfigError("beta and temperature must be > 0")
+
+
+def _bool(text: str) -> bool:
+    import argparse
+
+    if text.lower() in ("1", "true", "yes", "on"):
+        return True
+    if text.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+REPEATABLE = ("data", "reward")   # --data A --data B; other lists are comma-separated
+
+
+def add_flags(p, method: str) -> None:
+    """A flag for every recipe key of `method` (--lora-rank 8, --data FILE:2 --data FILE2, ...)."""
+    g = p.add_argument_group("recipe keys (override the recipe)")
+    for name in KEYS[method]:
+        f = FIELDS[name]
+        kind = list if f.default is dataclasses.MISSING else type(f.default)
+        flag = "--" + name.replace("_", "-")
+        if name in REPEATABLE:
+            g.add_argument(flag, action="append", default=None, metavar="VALUE", dest=name)
+        elif kind is bool:
+            g.add_argument(flag, type=_bool, default=None, metavar="BOOL", dest=name)
+        elif kind is list:
+            g.add_argument(flag, type=lambda s: [x for x in s.split(",") if x], default=None, metavar="A,B", dest=name)
+        else:
+            g.add_argument(flag, type=kind, default=None, metavar=kind.__name__.upper(), dest=name)
+
+
+def build_config(method: str, recipe: str | None = None, overrides: dict | None = None) -> PostTrainConfig:
+    """Defaults < recipe < overrides, checked (ConfigError names the file and line)."""
+    from crucible.train.config import coerce, load_recipe
+
+    allowed = {k: FIELDS[k] for k in KEYS[method]}
+    values = load_recipe(recipe, allowed) if recipe else {}
+    for k, v in (overrides or {}).items():
+        values[k] = coerce(k, v, "--", allowed)
+    cfg = PostTrainConfig(**values)
+    validate(cfg, method)
+    return cfg

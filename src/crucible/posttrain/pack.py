@@ -103,8 +103,8 @@ def collate(rows: list[list[int]], docs: list[tuple[list[int], list[int]]], pad_
     return Batch(as_long(inputs), as_long(targets), as_long(segments), as_long(positions))
 
 
-def epoch_batches(plan_: Plan, batch_rows: int, seed: int, epoch: int) -> list[list[list[int]]]:
+def epoch_batches(rows: list, batch_rows: int, seed: int, epoch: int) -> list[list]:
     """The rows of one epoch in a seeded order, grouped `batch_rows` at a time (last group may be short)."""
-    rows = list(plan_.rows)
+    rows = list(rows)
     random.Random(seed * 1_000_003 + epoch).shuffle(rows)
     return [rows[i:i + batch_rows] for i in range(0, len(rows), batch_rows)]

@@ -78,8 +78,8 @@ class Policy:
     def autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp) if self.amp else nullcontext()
 
-    def _hf_logits(self, batch: Batch) -> torch.Tensor:
-        out = self.model(input_ids=batch.input_ids.to(self.device), position_ids=batch.position_ids.to(self.device))
+    def _hf_logits(self, batch: Batch, model) -> torch.Tensor:
+        out = model(input_ids=batch.input_ids.to(self.device), position_ids=batch.position_ids.to(self.device))
         return out.logits.float()
 
     def sft_loss_sum(self, batch: Batch) -> torch.Tensor:
@@ -92,18 +92,20 @@ class Policy:
                 h = self.model.hidden(batch.input_ids.to(self.device), segments=batch.segments.to(self.device))
                 mean = chunked_cross_entropy(h, self.model.lm_head.weight, targets, self.model.config.softcap or None)
                 return mean * n
-            logits = self._hf_logits(batch)
+            logits = self._hf_logits(batch, self.model)
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=IGNORE, reduction="sum")
 
-    def token_logprobs(self, batch: Batch, temperature: float = 1.0) -> torch.Tensor:
-        """[B, T] log p(target) under the policy (logits / temperature); 0 where the target is -1."""
+    def token_logprobs(self, batch: Batch, temperature: float = 1.0, model=None) -> torch.Tensor:
+        """[B, T] log p(target) under the policy (logits / temperature; `model`: a frozen reference
+        of the same kind instead); 0 where the target is -1."""
+        model = model if model is not None else self.model
         targets = batch.targets.to(self.device)
         with self.autocast():
             if self.kind == "native":
-                h = self.model.hidden(batch.input_ids.to(self.device), segments=batch.segments.to(self.device))
-                logits = self.model.logits(h)
+                h = model.hidden(batch.input_ids.to(self.device), segments=batch.segments.to(self.device))
+                logits = model.logits(h)
             else:
-                logits = self._hf_logits(batch)
+                logits = self._hf_logits(batch, model)
         logits = logits.float() / temperature
         valid = targets != IGNORE
         picked = logits.gather(-1, torch.where(valid, targets, 0)[..., None]).squeeze(-1)

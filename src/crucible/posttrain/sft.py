@@ -22,6 +22,7 @@ import time
 import torch
 
 from crucible.posttrain import pack
+from crucible.posttrain.data import DataError
 from crucible.posttrain.run import Run, interval
 from crucible.posttrain.step import accumulate, adamw, optimizer_step
 
@@ -64,7 +65,7 @@ def train(cfg, policy, train_examples, val_examples, *, resume: bool = False, st
     docs, val_docs = render_all(policy, train_examples), render_all(policy, val_examples)
     plan_ = pack.plan([len(ids) - 1 for ids, _ in docs], cfg.seq_len, packed=cfg.pack)
     if not plan_.rows:
-        raise ValueError(f"no example fits seq_len {cfg.seq_len}")
+        raise DataError(f"no example fits seq_len {cfg.seq_len} (all {len(plan_.dropped)} are longer)")
     per_epoch = steps_per_epoch(plan_, cfg.batch_size)
     total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
     optimizer = adamw(policy.model, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(cfg.adam_beta1, cfg.adam_beta2))
@@ -91,7 +92,7 @@ def train(cfg, policy, train_examples, val_examples, *, resume: bool = False, st
         step = state["step"]
         epoch, index = divmod(step, per_epoch)
         if epoch not in epoch_cache:
-            epoch_cache = {epoch: pack.epoch_batches(plan_, cfg.batch_size, cfg.seed, epoch)}
+            epoch_cache = {epoch: pack.epoch_batches(plan_.rows, cfg.batch_size, cfg.seed, epoch)}
         rows = epoch_cache[epoch][index]
         t0 = time.perf_counter()
         lr_mult = run.set_lr(step, total)

@@ -79,7 +79,9 @@ class Policy:
         return torch.autocast(self.device.type, dtype=self.amp) if self.amp else nullcontext()
 
     def _hf_logits(self, batch: Batch, model) -> torch.Tensor:
-        out = model(input_ids=batch.input_ids.to(self.device), position_ids=batch.position_ids.to(self.device))
+        # no cache and no attention mask: transformers then reads document boundaries from position_ids
+        out = model(input_ids=batch.input_ids.to(self.device), position_ids=batch.position_ids.to(self.device),
+                    use_cache=False)
         return out.logits.float()
 
     def sft_loss_sum(self, batch: Batch) -> torch.Tensor:
@@ -238,7 +240,7 @@ def add_tokens(policy: Policy, tokens: list[str], *, like: str | None = None, no
     tok.add_special_tokens({"additional_special_tokens": new})
     source = tok.convert_tokens_to_ids(like) if like else tok.eos_token_id
     model = policy.model.get_base_model() if hasattr(policy.model, "get_base_model") else policy.model
-    model.resize_token_embeddings(len(tok))
+    model.resize_token_embeddings(len(tok), mean_resizing=False)
     ids = tok.convert_tokens_to_ids(new)
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():

@@ -141,3 +141,26 @@ def test_grpo_raises_the_reward_of_a_tiny_model(tmp_path):
     steps = [r for r in log if r.get("event") == "train"]
     assert all(0 <= r["zero_variance_share"] <= 1 for r in steps)
     assert all(r["logprob_mismatch"] < 1e-3 for r in steps if r["trained_tokens"])
+
+
+@pytest.mark.parametrize("kind", ["native", "hf"])
+def test_sampler_log_probs_match_the_trainer_on_the_same_tokens(kind, tmp_path):
+    from crucible.model.hf import save_tiny_llama
+    from crucible.posttrain import pack
+
+    if kind == "native":
+        random_gpt(TOK).save_pretrained(tmp_path / "m", TOK)
+    else:
+        save_tiny_llama(tmp_path / "m", TOK)
+    policy = load_policy(f"{kind}:{tmp_path / 'm'}", device="cpu")
+    task = {"task_id": "t", "prompt": "def add(a, b):", "stop": ["\n\n"]}
+    [group] = rollout.sample(policy, [task], 4, temperature=0.7, max_new_tokens=10, seed=5)
+    assert all(len(r.ids) == len(r.sampler_logprobs) for r in group)
+    assert any(r.ids for r in group)
+    batch = pack.collate([[i] for i in range(4)], [r.doc() for r in group], policy.renderer.pad_id)
+    with torch.no_grad():
+        trainer = policy.token_logprobs(batch, temperature=0.7)
+    sampler = grpo.aligned(batch, [r.sampler_logprobs for r in group])
+    trained = batch.targets != -1
+    assert int(trained.sum()) == sum(len(r.ids) for r in group)
+    assert torch.allclose(trainer[trained], sampler[trained], atol=1e-4)

@@ -10,7 +10,8 @@ crucible/TRL so background load hits both alike. Target: crucible >= 1.5x TRL.
 
 DPO: crucible's sigmoid loss for the policy against a *different* reference model (so the loss is
 not trivially log 2) vs TRL's DPOTrainer loss at step 0 for the same model, reference and pairs;
-target |difference| < 1e-4; and tokens/s of a few steps each.
+target |difference| < 1e-4; and tokens/s of 4 steps each (crucible's time includes computing its
+cached reference log-probs).
 
   .venv/bin/python bench/posttrain_sft.py                     # needs the bench extra: pip install -e .[bench]
   .venv/bin/python bench/posttrain_sft.py --rounds 2 --steps 20 --json out.json
@@ -76,8 +77,8 @@ def trl_sft(base: Path, rows, out: Path, *, steps: int, batch: int, seq_len: int
                      adam_beta1=0.9, adam_beta2=0.95, max_grad_norm=1.0, lr_scheduler_type="linear",
                      warmup_steps=0, weight_decay=0.0, max_length=seq_len, packing=False, completion_only_loss=True,
                      logging_steps=10_000, save_strategy="no", report_to=[], use_cpu=True, dataloader_num_workers=0,
-                     gradient_checkpointing=False,   # TRL's default is on: off, so both do the same compute
-                     disable_tqdm=True, seed=0)
+                     disable_tqdm=True, seed=0,
+                     gradient_checkpointing=False, bf16=False)   # TRL defaults both on: same float32 compute here
     trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
     counted = {"tokens": 0}
     original = trainer.compute_loss
@@ -120,7 +121,8 @@ def dpo_check(base: Path, ref_dir: Path, tok, work: Path) -> dict:
         ours = float(dpo_losses(c, r, ref_c, ref_r, beta=0.1)[0].mean())
     tok_hf = AutoTokenizer.from_pretrained(str(base))
     args = DPOConfig(output_dir=str(work / "trl-dpo"), per_device_train_batch_size=16, beta=0.1, max_steps=1,
-                     learning_rate=0.0, report_to=[], use_cpu=True, gradient_checkpointing=False, save_strategy="no", disable_tqdm=True,
+                     learning_rate=0.0, report_to=[], use_cpu=True, gradient_checkpointing=False, bf16=False,
+                     save_strategy="no", disable_tqdm=True,
                      logging_steps=1, max_length=512)
     # crucible starts a base-model prompt with BOS (as its samplers do); TRL adds none: give it the text
     trl_pairs = [{**p, "prompt": tok_hf.bos_token + p["prompt"]} for p in pairs]
@@ -131,6 +133,41 @@ def dpo_check(base: Path, ref_dir: Path, tok, work: Path) -> dict:
     with torch.no_grad():
         theirs = float(trainer.compute_loss(trainer.model, batch))
     return {"crucible_loss": ours, "trl_loss": theirs, "abs_diff": abs(ours - theirs)}
+
+
+def dpo_speed(base: Path, pairs: list[dict], work: Path, *, steps: int, batch: int) -> dict:
+    """Tokens/s (prompt + chosen + rejected, real tokens) of `steps` DPO steps: crucible vs TRL.
+    crucible's time includes computing its cached reference log-probs; TRL's, its reference forwards."""
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    from crucible.posttrain import dpo
+    from crucible.posttrain.config import PostTrainConfig
+    from crucible.posttrain.data import Example, Pair
+    from crucible.posttrain.policy import load_policy
+
+    used = pairs[:steps * batch]
+    policy = load_policy(f"hf:{base}", device="cpu")
+    ours_pairs = [Pair(f"p{i}", Example(f"p{i}", prompt=p["prompt"]), p["chosen"], p["rejected"])
+                  for i, p in enumerate(used)]
+    tokens = sum(len(ids) for ids, _ in dpo.render_pairs(policy, ours_pairs))
+    cfg = PostTrainConfig(model="x", out=str(work / "dpo-ours"), lr=1e-4, batch_size=batch, max_steps=steps,
+                          log_every=10_000, seq_len=1024)
+    t0 = time.perf_counter()
+    dpo.train(cfg, policy, ours_pairs, [], progress=False)
+    ours = time.perf_counter() - t0
+    tok_hf = AutoTokenizer.from_pretrained(str(base))
+    args = DPOConfig(output_dir=str(work / "dpo-trl"), per_device_train_batch_size=batch, beta=0.1, max_steps=steps,
+                     learning_rate=1e-4, report_to=[], use_cpu=True, gradient_checkpointing=False, bf16=False,
+                     save_strategy="no", disable_tqdm=True, logging_steps=10_000, max_length=1024)
+    data = Dataset.from_list([{**p, "prompt": tok_hf.bos_token + p["prompt"]} for p in used])
+    trainer = DPOTrainer(model=AutoModelForCausalLM.from_pretrained(str(base)), args=args, train_dataset=data,
+                         processing_class=tok_hf)
+    t0 = time.perf_counter()
+    trainer.train()
+    theirs = time.perf_counter() - t0
+    return {"tokens": tokens, "crucible_tokens_per_s": tokens / ours, "trl_tokens_per_s": tokens / theirs}
 
 
 def main(argv=None) -> int:
@@ -169,6 +206,8 @@ def main(argv=None) -> int:
                 print(f"round {rnd + 1} {name:<16} {r['trained_tokens']:>7,} trained tokens in {r['seconds']:6.1f}s "
                       f"= {r['trained_tokens_per_s']:8,.0f} trained tok/s", flush=True)
         dpo = dpo_check(base, save_tiny_llama(work / "ref", tok, n_layer=4, hidden=256, seed=1), tok, work)
+        pairs = [{"prompt": r["prompt"], "chosen": " " + r["completion"], "rejected": " pass"} for r in rows]
+        dpo.update(dpo_speed(base, pairs, work, steps=4, batch=args.batch))
     speed = {k: [r["trained_tokens_per_s"] for r in v] for k, v in results.items()}
     summary = {k: {"mean": statistics.fmean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0}
                for k, v in speed.items()}
@@ -181,6 +220,8 @@ def main(argv=None) -> int:
     print(f"crucible packed / padded:                        {ratio_pack:.2f}x")
     print(f"DPO loss at step 0: crucible {dpo['crucible_loss']:.6f}, TRL {dpo['trl_loss']:.6f}, "
           f"|diff| {dpo['abs_diff']:.2e} (target < 1e-4)")
+    print(f"DPO tokens/s: crucible {dpo['crucible_tokens_per_s']:,.0f}, TRL {dpo['trl_tokens_per_s']:,.0f} "
+          f"({dpo['crucible_tokens_per_s'] / dpo['trl_tokens_per_s']:.2f}x)")
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": results, "summary": summary, "ratio_vs_trl": ratio_trl,
                                                "ratio_packed_padded": ratio_pack, "dpo": dpo}, indent=2) + "\n")

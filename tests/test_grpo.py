@@ -17,7 +17,7 @@ from crucible.posttrain.config import PostTrainConfig
 from crucible.posttrain.data import Example
 from crucible.posttrain.losses import group_advantages, grpo_loss_sum
 from crucible.posttrain.policy import load_policy
-from crucible.posttrain.rewards import RewardError, RewardFn, grade, load_reward_fn, rewards
+from crucible.posttrain.rewards import RewardError, grade, load_reward_fn, rewards
 from crucible.sandbox import bwrap_path
 
 needs_sandbox = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is required (make setup installs it)")
@@ -105,7 +105,8 @@ def test_reward_hacks_earn_zero_through_the_grpo_reward():
     earned = rewards(tasks, completions, verdicts)
     assert all(r == 0.0 for r in earned), {n: r for n, r in zip(HACKS, earned) if r != 0.0}
     canonical = humaneval.load_problems()["HumanEval/0"]["canonical_solution"]
-    assert rewards([{"task_id": "HumanEval/0"}], [canonical], grade(suite, [{"task_id": "HumanEval/0"}], [canonical])) == [1.0]
+    solved = [{"task_id": "HumanEval/0"}]
+    assert rewards(solved, [canonical], grade(suite, solved, [canonical])) == [1.0]
 
 
 def mean_reward(policy, suite, samples_per_task: int) -> list[float]:

@@ -18,7 +18,8 @@ def add_common_arguments(p: argparse.ArgumentParser, method: str) -> None:
 
     p.add_argument("--config", metavar="RECIPE.toml", help="recipe file (every key is also a flag)")
     p.add_argument("--resume", action="store_true", help="continue OUT's latest checkpoint with its saved config")
-    p.add_argument("--stop-after", type=int, metavar="STEPS", help="save and stop after this many steps (as if preempted)")
+    p.add_argument("--stop-after", type=int, metavar="STEPS",
+                   help="save and stop after this many steps (as if preempted)")
     p.add_argument("--no-progress", action="store_true")
     add_flags(p, method)
 

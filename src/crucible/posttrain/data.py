@@ -113,7 +113,8 @@ def pair_from_record(row: dict, where: str) -> Pair:
         prompt = Example(where, prompt=row["prompt"])
     else:
         raise DataError(f"{where}: a preference pair needs 'prompt' (a string) or 'messages'")
-    chosen, rejected = _assistant_text(row["chosen"], where, "chosen"), _assistant_text(row["rejected"], where, "rejected")
+    chosen = _assistant_text(row["chosen"], where, "chosen")
+    rejected = _assistant_text(row["rejected"], where, "rejected")
     if chosen == rejected:
         raise DataError(f"{where}: chosen and rejected are the same text")
     return Pair(where, prompt, chosen, rejected)

@@ -167,7 +167,8 @@ def train(cfg, policy, train_pairs, val_pairs, *, resume: bool = False, stop_aft
         if cfg.ckpt_every and state["step"] % cfg.ckpt_every == 0 and state["step"] < total:
             run.save(state["step"], state)
     bar.close()
-    summary = {"method": "dpo", "steps": state["step"], "pairs": len(train_pairs), "history_loss": [h["loss"] for h in history]}
+    summary = {"method": "dpo", "steps": state["step"], "pairs": len(train_pairs),
+               "history_loss": [h["loss"] for h in history]}
     for name, d, r in (("train", docs, ref), ("val", val_docs, val_ref)):
         if d:
             m = margins(policy, d, r, cfg)

@@ -78,7 +78,8 @@ def train(cfg, policy, train_examples, val_examples, *, resume: bool = False, st
     padding = 1 - real / (len(plan_.rows) * cfg.seq_len) if cfg.pack else None
     run.log({"event": "start", "examples": len(docs), "rows": len(plan_.rows), "dropped_over_long": len(plan_.dropped),
              "trained_tokens": trained_tokens, "steps": total, "packed": cfg.pack, "padding_share": padding},
-            f"sft: {len(docs)} examples -> {len(plan_.rows)} rows of {cfg.seq_len} ({'packed' if cfg.pack else 'padded'}), "
+            f"sft: {len(docs)} examples -> {len(plan_.rows)} rows of {cfg.seq_len} "
+            f"({'packed' if cfg.pack else 'padded'}), "
             f"{len(plan_.dropped)} over-long dropped, {total} steps")
     if plan_.dropped:
         run.log({"event": "dropped", "where": [train_examples[i].where for i in plan_.dropped[:20]]},
@@ -107,7 +108,8 @@ def train(cfg, policy, train_examples, val_examples, *, resume: bool = False, st
         losses.append(loss)
         bar.update(1)
         rec = {"event": "train", "step": state["step"], "loss": loss, "trained_tokens": n_tokens,
-               "grad_norm": grad_norm, "lr_mult": lr_mult, "tokens_per_s": sum(b.input_ids.numel() for b in batches) / dt}
+               "grad_norm": grad_norm, "lr_mult": lr_mult,
+               "tokens_per_s": sum(b.input_ids.numel() for b in batches) / dt}
         if state["step"] % cfg.log_every == 0 or state["step"] == total:
             run.log(rec, f"step {state['step']:>5} | loss {loss:.4f} | grad {grad_norm:.3f} | "
                          f"{rec['tokens_per_s']:,.0f} tok/s")

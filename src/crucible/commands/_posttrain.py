@@ -13,9 +13,32 @@ from crucible.cli import UsageError
 RESUME_MAY_CHANGE = {"log_every", "eval_every", "ckpt_every", "keep_checkpoints"}
 
 
-def add_common_arguments(p: argparse.ArgumentParser, method: str) -> None:
-    from crucible.posttrain.config import add_flags
+REPEATABLE = ("data", "reward")   # --data A --data B; other lists are comma-separated
 
+
+def add_flags(p: argparse.ArgumentParser, method: str) -> None:
+    """A flag for every recipe key of `method` (--lora-rank 8, --data FILE:2 --data FILE2, ...)."""
+    import dataclasses
+
+    from crucible.commands.pretrain import _bool
+    from crucible.posttrain.config import FIELDS, KEYS
+
+    g = p.add_argument_group("recipe keys (override the recipe)")
+    for name in KEYS[method]:
+        f = FIELDS[name]
+        kind = list if f.default is dataclasses.MISSING else type(f.default)
+        flag = "--" + name.replace("_", "-")
+        if name in REPEATABLE:
+            g.add_argument(flag, action="append", default=None, metavar="VALUE", dest=name)
+        elif kind is bool:
+            g.add_argument(flag, type=_bool, default=None, metavar="BOOL", dest=name)
+        elif kind is list:
+            g.add_argument(flag, type=lambda s: [x for x in s.split(",") if x], default=None, metavar="A,B", dest=name)
+        else:
+            g.add_argument(flag, type=kind, default=None, metavar=kind.__name__.upper(), dest=name)
+
+
+def add_common_arguments(p: argparse.ArgumentParser, method: str) -> None:
     p.add_argument("--config", metavar="RECIPE.toml", help="recipe file (every key is also a flag)")
     p.add_argument("--resume", action="store_true", help="continue OUT's latest checkpoint with its saved config")
     p.add_argument("--stop-after", type=int, metavar="STEPS",

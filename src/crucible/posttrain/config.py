@@ -106,36 +106,6 @@ def validate(cfg: PostTrainConfig, method: str) -> None:
         raise ConfigError("beta and temperature must be > 0")
 
 
-def _bool(text: str) -> bool:
-    import argparse
-
-    if text.lower() in ("1", "true", "yes", "on"):
-        return True
-    if text.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
-
-
-REPEATABLE = ("data", "reward")   # --data A --data B; other lists are comma-separated
-
-
-def add_flags(p, method: str) -> None:
-    """A flag for every recipe key of `method` (--lora-rank 8, --data FILE:2 --data FILE2, ...)."""
-    g = p.add_argument_group("recipe keys (override the recipe)")
-    for name in KEYS[method]:
-        f = FIELDS[name]
-        kind = list if f.default is dataclasses.MISSING else type(f.default)
-        flag = "--" + name.replace("_", "-")
-        if name in REPEATABLE:
-            g.add_argument(flag, action="append", default=None, metavar="VALUE", dest=name)
-        elif kind is bool:
-            g.add_argument(flag, type=_bool, default=None, metavar="BOOL", dest=name)
-        elif kind is list:
-            g.add_argument(flag, type=lambda s: [x for x in s.split(",") if x], default=None, metavar="A,B", dest=name)
-        else:
-            g.add_argument(flag, type=kind, default=None, metavar=kind.__name__.upper(), dest=name)
-
-
 def build_config(method: str, recipe: str | None = None, overrides: dict | None = None) -> PostTrainConfig:
     """Defaults < recipe < overrides, checked (ConfigError names the file and line)."""
     from crucible.train.config import coerce, load_recipe

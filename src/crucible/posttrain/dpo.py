@@ -159,13 +159,9 @@ def train(cfg, policy, train_pairs, val_pairs, *, resume: bool = False, stop_aft
             line = (f"step {state['step']:>5} | loss {loss:.4f} | margin {interval(step_margins)} | "
                     f"accuracy {interval(accuracy)} | {rec['tokens_per_s']:,.0f} tok/s")
         run.log(rec, line)
-        if stop_after is not None and state["step"] >= stop_after and state["step"] < total:
-            run.save(state["step"], state)
+        if run.checkpoint_or_stop(state, total, stop_after):
             bar.close()
-            run.log.close()
             return {"stopped_at": state["step"], "history": history}
-        if cfg.ckpt_every and state["step"] % cfg.ckpt_every == 0 and state["step"] < total:
-            run.save(state["step"], state)
     bar.close()
     summary = {"method": "dpo", "steps": state["step"], "pairs": len(train_pairs),
                "history_loss": [h["loss"] for h in history]}

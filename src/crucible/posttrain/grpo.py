@@ -97,13 +97,9 @@ def train(cfg, policy, suite, reward_fns=(), *, resume: bool = False, stop_after
         state["step"] += 1
         history.append(rec)
         bar.update(1)
-        if stop_after is not None and state["step"] >= stop_after and state["step"] < total:
-            run.save(state["step"], state)
+        if run.checkpoint_or_stop(state, total, stop_after):
             bar.close()
-            run.log.close()
             return {"stopped_at": state["step"], "history": history}
-        if cfg.ckpt_every and state["step"] % cfg.ckpt_every == 0 and state["step"] < total:
-            run.save(state["step"], state)
     bar.close()
     summary = {"method": "grpo", "suite": suite.name, "steps": state["step"],
                "first_reward": history[0]["reward_mean"] if history else None,

@@ -52,6 +52,20 @@ class Run:
         return checkpoint.save(self.out, step, save_model=save_model, optimizers=[self.optimizer],
                                state={**state, "step": step}, keep=self.cfg.keep_checkpoints)
 
+    def checkpoint_or_stop(self, state: dict, total: int, stop_after: int | None) -> bool:
+        """After a step: every ckpt_every steps a checkpoint; at `stop_after` a checkpoint and True
+        (stop now, as if preempted: `--resume` continues)."""
+        step = state["step"]
+        if step >= total:
+            return False
+        if stop_after is not None and step >= stop_after:
+            self.save(step, state)
+            self.log.close()
+            return True
+        if self.cfg.ckpt_every and step % self.cfg.ckpt_every == 0:
+            self.save(step, state)
+        return False
+
     def restore(self) -> dict | None:
         """The latest checkpoint's trainer state (weights, optimizer, RNG restored), or None."""
         from safetensors.torch import load_file

@@ -119,13 +119,9 @@ def train(cfg, policy, train_examples, val_examples, *, resume: bool = False, st
             v = validation_loss(policy, val_docs, cfg.seq_len)
             run.log({"event": "eval", "step": state["step"], "val_loss": v["loss"]},
                     f"step {state['step']:>5} | val loss {interval(v['per_doc'])}")
-        if stop_after is not None and state["step"] >= stop_after and state["step"] < total:
-            run.save(state["step"], state)
+        if run.checkpoint_or_stop(state, total, stop_after):
             bar.close()
-            run.log.close()
             return {"stopped_at": state["step"], "losses": losses}
-        if cfg.ckpt_every and state["step"] % cfg.ckpt_every == 0 and state["step"] < total:
-            run.save(state["step"], state)
     bar.close()
     summary = {"method": "sft", "steps": state["step"], "tokens": state["tokens"], "examples": len(docs),
                "dropped_over_long": len(plan_.dropped), "final_train_loss": losses[-1] if losses else None,

@@ -226,8 +226,7 @@ class Reply:
         token_text = self.model.token_text
 
         def entry(token: int, lp: float) -> dict:
-            text = token_text(token)
-            return {"token": text, "logprob": lp, "bytes": list(text.encode())}
+            return {"token": token_text(token), "logprob": lp, "bytes": list(self.model.token_bytes(token))}
 
         return {"content": [{**entry(t, lp), "top_logprobs": [entry(i, v) for i, v in alt]}
                             for t, lp, alt in zip(sample.completion.ids, sample.logprobs, sample.top)]}

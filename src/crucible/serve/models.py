@@ -74,6 +74,8 @@ class NativeServed:
         self.context_length = self.engine.model.config.seq_len
         self.vocab_size = self.tokenizer.vocab_size
         self.eos_token = "<|assistant_end|>"
+        from crucible.model.tokenizer import _byte_decoder
+        self._bytes = _byte_decoder()
 
     def base_prompt(self, text: str) -> list[int]:
         return [self.tokenizer.bos_id] + self.tokenizer.encode(text)
@@ -90,6 +92,12 @@ class NativeServed:
 
     def token_text(self, token: int) -> str:
         return self.tokenizer.decode([token])
+
+    def token_bytes(self, token: int) -> bytes:
+        """The token's own bytes (its text may be half a UTF-8 character, shown as U+FFFD)."""
+        if token in self.tokenizer.special_ids:
+            return self.token_text(token).encode()
+        return bytes(self._bytes[c] for c in self.tokenizer.id_to_token(token))
 
     def run(self, job: Job) -> Result:
         streams = [StopStream(job.stop) for _ in range(job.n)]
@@ -157,6 +165,9 @@ class HFServed:
 
     def token_text(self, token: int) -> str:
         return self.tokenizer.decode([token])
+
+    def token_bytes(self, token: int) -> bytes:
+        return self.token_text(token).encode()
 
     def run(self, job: Job) -> Result:
         from crucible.generate.backends import GenParams

@@ -84,7 +84,7 @@ def make_app(model, name: str, *, chat_max_tokens: int = 512) -> Starlette:
     async def tokenizer_info(request: Request):
         return JSONResponse({"tokenizer_class": type(getattr(model.tokenizer, "_hf", model.tokenizer)).__name__,
                              "vocab_size": model.vocab_size, "max_model_len": model.context_length,
-                             "eos_token": model.eos_token,
+                             "eos_token": model.eos_token, "bos_token": model.bos_token,
                              "chat_template": getattr(model.tokenizer, "chat_template", None) or _native_template(model)})
 
     async def completions(request: Request):

@@ -73,7 +73,7 @@ class NativeServed:
         self.scheduler = Scheduler(self.engine)
         self.context_length = self.engine.model.config.seq_len
         self.vocab_size = self.tokenizer.vocab_size
-        self.eos_token = "<|assistant_end|>"
+        self.eos_token, self.bos_token = "<|assistant_end|>", "<|bos|>"
         from crucible.model.tokenizer import _byte_decoder
         self._bytes = _byte_decoder()
 
@@ -133,7 +133,7 @@ class HFServed:
         limit = getattr(config, "max_position_embeddings", None) or getattr(config, "seq_len", None)
         self.context_length = int(limit or min(self.tokenizer.model_max_length, 1 << 20))
         self.vocab_size = len(self.tokenizer)
-        self.eos_token = self.tokenizer.eos_token
+        self.eos_token, self.bos_token = self.tokenizer.eos_token, self.tokenizer.bos_token
 
     def base_prompt(self, text: str) -> list[int]:
         return self.backend.base_ids(text)

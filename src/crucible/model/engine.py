@@ -92,8 +92,10 @@ class Row:
     cut: int | None = None                            # text length to keep (stop string)
 
 
-def sample_next(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None) -> torch.Tensor:
-    """Next token per row from float logits [B, V]."""
+def sample_next(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None,
+                uniform: torch.Tensor | None = None) -> torch.Tensor:
+    """Next token per row from float logits [B, V]; `uniform` [B, 1] in [0, 1): the draws to use
+    instead of the generator's (the scheduler draws them per request)."""
     if params.temperature == 0:
         return logits.argmax(-1)
     if params.temperature != 1.0:
@@ -111,7 +113,9 @@ def sample_next(logits: torch.Tensor, params: SamplingParams, generator: torch.G
     # Inverse-CDF draw: one uniform number per row (torch.multinomial and the exponential race draw
     # one per vocabulary entry, 10x slower on CPU). side="right" never lands on a zero-probability token.
     cdf = probs.cumsum(-1)
-    u = torch.rand(cdf.size(0), 1, generator=generator, device=cdf.device, dtype=cdf.dtype) * cdf[:, -1:]
+    if uniform is None:
+        uniform = torch.rand(cdf.size(0), 1, generator=generator, device=cdf.device, dtype=cdf.dtype)
+    u = uniform.to(cdf.device, cdf.dtype) * cdf[:, -1:]
     return torch.searchsorted(cdf, u, right=True).clamp_(max=cdf.size(-1) - 1).squeeze(-1)
 
 

@@ -13,9 +13,9 @@ capacity is exactly what the rows still need (pos + the largest remaining max_to
 grows between rebuilds. A rebuild copies the cache once (tens of MB for the tiny models); decode steps
 copy nothing.
 
-Per-request sampling: each request has its own SamplingParams and each sample its own generator
-(seeded from the request's seed and the sample's index), so what a request gets does not depend on
-which other requests share its batch. Log-probs are the model's raw distribution (log-softmax of
+Per-request sampling: each request has its own SamplingParams and generator (seeded with its seed),
+which draws n numbers every step, one per sample, finished or not; so what a request gets does not
+depend on which other requests share its batch. Its live rows are sampled in one call. Log-probs are the model's raw distribution (log-softmax of
 the float32 logits, before temperature / top-k / top-p), as vLLM's default.
 
 What the scheduler needs from the engine, and nothing else: `engine.model` (`hidden`, `logits`,
@@ -38,9 +38,6 @@ import torch
 
 from crucible.model.engine import Completion, Engine, Row, SamplingParams, sample_next
 from crucible.model.gpt import KVCache
-
-SEED_STRIDE = 0x9E3779B97F4A7C15   # decorrelates the generators of a request's samples
-
 
 @dataclass
 class Request:
@@ -76,9 +73,7 @@ class _Job:
         self.request = request
         self.rows = [Row() for _ in range(request.n)]
         self.samples = [Sample(None) for _ in range(request.n)]   # completion filled at the end
-        seed = request.params.seed
-        self.generators = [torch.Generator().manual_seed((seed + j * SEED_STRIDE) % (1 << 64))
-                           for j in range(request.n)]
+        self.generator = torch.Generator().manual_seed(request.params.seed % (1 << 64))
         self.prefill: KVCache | None = None        # the prompt's keys/values until it joins the batch
         self.prompt_logprobs = self.prompt_top = None
         self.result: Result | None = None
@@ -186,6 +181,16 @@ class Scheduler:
             logprobs = torch.log_softmax(logits, dim=-1)
         greedy = [b for b, (job, _) in enumerate(rows) if job.request.params.temperature == 0]
         chosen = dict(zip(greedy, logits[greedy].argmax(-1).tolist())) if greedy else {}
+        by_job: dict[int, list[int]] = {}
+        for b, (job, j) in enumerate(rows):
+            if job.request.params.temperature != 0:
+                by_job.setdefault(id(job), []).append(b)
+        for batch_rows in by_job.values():   # one call per request, its n draws whatever is live
+            job = rows[batch_rows[0]][0]
+            uniform = torch.rand(job.request.n, 1, generator=job.generator)
+            samples = [j for _, j in (rows[b] for b in batch_rows)]
+            picked = sample_next(logits[batch_rows], job.request.params, None, uniform[samples]).tolist()
+            chosen.update(zip(batch_rows, picked))
         done = {}
         for b, (job, j) in enumerate(rows):
             row, request = job.rows[j], job.request
@@ -196,8 +201,6 @@ class Scheduler:
                 row.finish = "abort"
                 chosen[b] = row.ids[-1] if row.ids else 0
             else:
-                if b not in chosen:
-                    chosen[b] = int(sample_next(logits[b:b + 1], request.params, job.generators[j])[0])
                 token = chosen[b]
                 if request.logprobs is not None:
                     job.samples[j].logprobs.append(float(logprobs[b, token]))
@@ -250,7 +253,8 @@ class Scheduler:
         right-aligned so that every row writes slot `pos` next (see the module docstring)."""
         cfg, old = self.model.config, self._cache
         pos = old.pos if old is not None else 0
-        lo = min((int(old.pad[b]) for b in keep), default=pos)        # first slot a kept row uses
+        old_pad = old.pad.tolist() if old is not None and old.pad is not None else [0] * len(self._rows)
+        lo = min((old_pad[b] for b in keep), default=pos)             # first slot a kept row uses
         used = pos - lo
         end = max([used] + [len(job.request.prompt) for job in new])  # the new write slot
         rows = [self._rows[b] for b in keep] + [(job, j) for job in new for j in range(job.request.n)]
@@ -258,10 +262,10 @@ class Scheduler:
             self._rows, self._cache, self._last = [], None, []
             return
         remaining = [job.request.max_tokens - len(job.rows[j].ids) + 1 for job, j in rows]
-        pad = [int(old.pad[b]) - lo + end - used for b in keep]
+        pad = [old_pad[b] - lo + end - used for b in keep]
         pad += [end - len(job.request.prompt) for job in new for _ in range(job.request.n)]
         cache = KVCache(cfg, len(rows), end + max(remaining), device=self.device, dtype=self.engine.cache_dtype,
-                        pad=torch.tensor(pad, device=self.device))
+                        pad=torch.tensor(pad, device=self.device) if any(pad) else None)
         if keep:
             index = torch.tensor(keep, device=self.device)
             for layer in range(cfg.n_layer):

@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from crucible.generate.backends import GenParams, load_backend
-from crucible.generate.tiny import DEMO_HUMANEVAL, SMALL_TALK, TOY_TASK, demo_model
+from crucible.testing import DEMO_HUMANEVAL, SMALL_TALK, TOY_TASK, demo_model
 
 
 def start_serve(spec: str, name: str) -> tuple[subprocess.Popen, str]:
@@ -144,10 +144,10 @@ def test_serve_refuses_a_bad_model_with_exit_2(tmp_path):
 def test_in_process_server_on_the_native_engine(tmp_path):
     import threading
 
-    from crucible.model import tiny
+    from crucible import testing
     from crucible.serve import make_server
 
-    tiny.random_gpt(tiny.tokenizer()).save_pretrained(tmp_path, tiny.tokenizer())
+    testing.random_gpt(testing.tokenizer()).save_pretrained(tmp_path, testing.tokenizer())
     backend = load_backend(f"native:{tmp_path}")
     httpd = make_server(backend, "127.0.0.1", 0, name="gpt")
     httpd.verbose = False

@@ -10,12 +10,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import crucible
 from crucible.cli import main as cli
 from crucible.data.prepare import prepare
 from crucible.data.shards import TokenStream
 from crucible.model.gpt import GPT, GPTConfig
 from crucible.model.tokenizer import Tokenizer
-from crucible.train.config import PretrainConfig, build_config
+from crucible.train.config import RECIPES, ConfigError, PretrainConfig, build_config
 from crucible.train.evaluate import evaluate_bpb
 from crucible.train.optim import build_optimizers
 from crucible.train.pretrain import LossModule, train
@@ -112,11 +113,16 @@ def test_recipe_errors_name_file_and_line(tmp_path, capsys):
     assert cli(["pretrain", "--optimizer", "sgd"]) == 2
 
 
-def test_recipes_in_repo_are_valid():
-    recipes = sorted((Path(__file__).parents[1] / "recipes").glob("*.toml"))
-    assert len(recipes) >= 3
+def test_shipped_recipes_are_valid_and_found_by_name():
+    recipes = sorted(RECIPES.glob("*.toml"))
+    assert RECIPES.parent == Path(crucible.__file__).parent      # inside the package: ships in the wheel
+    assert len(recipes) >= 4
     for r in recipes:
         build_config(r)
+    assert build_config("pretrain_tiny").depth == 2
+    assert build_config("golf.toml").max_minutes == 10.0
+    with pytest.raises(ConfigError, match="shipped recipes: .*pretrain_tiny"):
+        build_config("recipes/pretrain_tiny.toml")      # a path that does not exist is not a name
 
 
 def test_cli_stop_resume_and_refuse_overwrite(data_dir, tmp_path, capsys):

@@ -36,9 +36,9 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     import torch
 
-    from crucible.model.tiny import random_gpt, tokenizer
+    from crucible.testing import random_gpt, tokenizer
     from crucible.posttrain import grpo
-    from crucible.posttrain.config import PostTrainConfig
+    from crucible.posttrain.config import GRPOConfig
     from crucible.posttrain.policy import load_policy
     from crucible.posttrain.rewards import RewardFn
     from crucible.sandbox import require_sandbox
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         random_gpt(tok, n_embd=128, n_head=2, n_kv_head=1).save_pretrained(Path(tmp) / "base", tok)
         policy = load_policy(f"native:{Path(tmp) / 'base'}", device="cpu")
-        cfg = PostTrainConfig(model="x", out=str(Path(tmp) / "rl"), suite="puzzles", lr=1e-4,
+        cfg = GRPOConfig(model="x", out=str(Path(tmp) / "rl"), suite="puzzles", lr=1e-4,
                               batch_size=args.group_size * args.tasks, micro_batch=16, max_steps=args.steps,
                               group_size=args.group_size, tasks_per_step=args.tasks,
                               max_new_tokens=args.max_new_tokens, log_every=1)

@@ -34,7 +34,7 @@ import torch
 def make_data(tok, n: int, seed: int = 0) -> list[dict]:
     """Prompt/completion pairs from real code: the prompt asks to continue a snippet, the answer
     is the next lines (lengths vary from a few to a few hundred tokens)."""
-    from crucible.model.tiny import corpus
+    from crucible.testing import corpus
 
     rng = random.Random(seed)
     lines = [line for text in corpus() for line in text.splitlines() if line.strip()]
@@ -49,13 +49,13 @@ def make_data(tok, n: int, seed: int = 0) -> list[dict]:
 
 def crucible_sft(base: Path, rows, out: Path, *, steps: int, batch: int, seq_len: int, pack: bool) -> dict:
     from crucible.posttrain import sft
-    from crucible.posttrain.config import PostTrainConfig
+    from crucible.posttrain.config import SFTConfig
     from crucible.posttrain.data import Example
     from crucible.posttrain.policy import load_policy
 
     policy = load_policy(f"hf:{base}", device="cpu")
     examples = [Example(f"r{i}", prompt=r["prompt"], completion=r["completion"]) for i, r in enumerate(rows)]
-    cfg = PostTrainConfig(model="x", out=str(out), lr=1e-4, adam_beta1=0.9, adam_beta2=0.95, grad_clip=1.0,
+    cfg = SFTConfig(model="x", out=str(out), lr=1e-4, adam_beta1=0.9, adam_beta2=0.95, grad_clip=1.0,
                           warmdown=1.0, batch_size=batch, seq_len=seq_len, max_steps=steps, pack=pack,
                           log_every=10_000, val_fraction=0.0)
     t0 = time.perf_counter()
@@ -140,10 +140,11 @@ def dpo_speed(base: Path, pairs: list[dict], work: Path, *, steps: int, batch: i
     crucible's time includes computing its cached reference log-probs; TRL's, its reference forwards."""
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOConfig as TRLDPOConfig
+    from trl import DPOTrainer
 
     from crucible.posttrain import dpo
-    from crucible.posttrain.config import PostTrainConfig
+    from crucible.posttrain.config import DPOConfig
     from crucible.posttrain.data import Example, Pair
     from crucible.posttrain.policy import load_policy
 
@@ -152,13 +153,13 @@ def dpo_speed(base: Path, pairs: list[dict], work: Path, *, steps: int, batch: i
     ours_pairs = [Pair(f"p{i}", Example(f"p{i}", prompt=p["prompt"]), p["chosen"], p["rejected"])
                   for i, p in enumerate(used)]
     tokens = sum(len(ids) for ids, _ in dpo.render_pairs(policy, ours_pairs))
-    cfg = PostTrainConfig(model="x", out=str(work / "dpo-ours"), lr=1e-4, batch_size=batch, max_steps=steps,
-                          log_every=10_000, seq_len=1024)
+    cfg = DPOConfig(model="x", out=str(work / "dpo-ours"), lr=1e-4, batch_size=batch, max_steps=steps,
+                    log_every=10_000, seq_len=1024)
     t0 = time.perf_counter()
     dpo.train(cfg, policy, ours_pairs, [], progress=False)
     ours = time.perf_counter() - t0
     tok_hf = AutoTokenizer.from_pretrained(str(base))
-    args = DPOConfig(output_dir=str(work / "dpo-trl"), per_device_train_batch_size=batch, beta=0.1, max_steps=steps,
+    args = TRLDPOConfig(output_dir=str(work / "dpo-trl"), per_device_train_batch_size=batch, beta=0.1, max_steps=steps,
                      learning_rate=1e-4, report_to=[], use_cpu=True, gradient_checkpointing=False, bf16=False,
                      save_strategy="no", disable_tqdm=True, logging_steps=10_000, max_length=1024)
     data = Dataset.from_list([{**p, "prompt": tok_hf.bos_token + p["prompt"]} for p in used])
@@ -184,8 +185,8 @@ def main(argv=None) -> int:
         print("TRL is not installed: pip install -e .[bench]", file=sys.stderr)
         return 2
     torch.set_num_threads(1)
-    from crucible.model.hf import save_tiny_llama
-    from crucible.model.tiny import tokenizer
+    from crucible.testing import save_tiny_llama
+    from crucible.testing import tokenizer
 
     tok = tokenizer(1024)
     rows = make_data(tok, args.steps * args.batch * 2)

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from crucible.metrics import bootstrap_ci
-from crucible.model.tiny import random_gpt, tokenizer
+from crucible.testing import random_gpt, tokenizer
 from crucible.posttrain import dpo
-from crucible.posttrain.config import PostTrainConfig
+from crucible.posttrain.config import DPOConfig
 from crucible.posttrain.data import load_mixture
 from crucible.posttrain.losses import dpo_losses
 from crucible.posttrain.policy import load_policy
@@ -49,7 +49,7 @@ def test_dpo_raises_the_margin_and_caches_the_reference(workdir, tmp_path):
     policy = load_policy(f"native:{workdir / 'base'}", device="cpu")
     start = dpo.render_pairs(policy, pairs)
     fresh = dpo.reference_logprobs(policy, start, mean=False)
-    cfg = PostTrainConfig(model="x", out=str(tmp_path / "run"), lr=1e-3, batch_size=8, max_steps=12, log_every=100)
+    cfg = DPOConfig(model="x", data=["unused"], out=str(tmp_path / "run"), lr=1e-3, batch_size=8, max_steps=12, log_every=100)
     before = dpo.margins(policy, start, fresh, cfg)
     dpo.train(cfg, policy, pairs, [], progress=False)
     cached = json.loads((tmp_path / "run" / dpo.REFERENCE).read_text())["logprobs"]

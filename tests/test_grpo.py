@@ -11,9 +11,9 @@ import torch
 
 from crucible.grade import Verdict
 from crucible.metrics import bootstrap_ci
-from crucible.model.tiny import random_gpt, tokenizer
+from crucible.testing import random_gpt, tokenizer
 from crucible.posttrain import grpo, rollout, sft
-from crucible.posttrain.config import PostTrainConfig
+from crucible.posttrain.config import GRPOConfig, SFTConfig
 from crucible.posttrain.data import Example
 from crucible.posttrain.losses import group_advantages, grpo_loss_sum
 from crucible.posttrain.policy import load_policy
@@ -85,11 +85,12 @@ def test_a_group_with_an_infrastructure_failure_is_dropped_and_counted(tmp_path,
     monkeypatch.setattr(grpo.reward_lib, "grade", lambda *a, **k: next(statuses))
     monkeypatch.setattr(grpo.rollout, "sample", lambda *a, **k: groups)
     logged = []
-    run = SimpleNamespace(set_lr=lambda step, total: 1.0, log=lambda rec, line=None: logged.append(rec))
-    cfg = PostTrainConfig(model="x", out=str(tmp_path), suite="tasks")
-    rec = grpo.grpo_step(cfg, None, None, run, suite, [], [task], 0, 1, None, 1)
+    run = SimpleNamespace(state=SimpleNamespace(step=0, position=0), log=lambda rec, line=None: logged.append(rec))
+    cfg = GRPOConfig(model="x", out=str(tmp_path), suite="tasks")
+    rec = grpo.grpo_step(cfg, None, run, suite, [], [task], None, grpo.StepData(), 1)
     assert rec["dropped_groups"] == 1
     assert rec["trained_tokens"] == 0
+    assert run.state.step == 1               # the step counts, with nothing trained
 
 
 @needs_sandbox
@@ -125,10 +126,10 @@ def test_grpo_raises_the_reward_of_a_tiny_model(tmp_path):
     warmup = [Example(f"x{i}", prompt=t["prompt"], completion=f"print({rng.randrange(10)})\n```")
               for i, t in enumerate(rng.choice(suite.tasks) for _ in range(160))]
     policy = load_policy(f"native:{tmp_path / 'base'}", device="cpu")
-    sft.train(PostTrainConfig(model="x", out=str(tmp_path / "sft"), lr=3e-3, batch_size=16, seq_len=256,
+    sft.train(SFTConfig(model="x", out=str(tmp_path / "sft"), lr=3e-3, batch_size=16, seq_len=256,
                               max_steps=40, pack=False, log_every=100), policy, warmup, [], progress=False)
     before = mean_reward(policy, suite, 32)
-    cfg = PostTrainConfig(model="x", out=str(tmp_path / "rl"), suite="tasks", lr=3e-3, batch_size=16, max_steps=15,
+    cfg = GRPOConfig(model="x", out=str(tmp_path / "rl"), suite="tasks", lr=3e-3, batch_size=16, max_steps=15,
                           group_size=8, tasks_per_step=2, max_new_tokens=12, seed=0, log_every=100)
     summary = grpo.train(cfg, policy, suite, [], progress=False)
     after = mean_reward(policy, suite, 32)
@@ -146,7 +147,7 @@ def test_grpo_raises_the_reward_of_a_tiny_model(tmp_path):
 
 @pytest.mark.parametrize("kind", ["native", "hf"])
 def test_sampler_log_probs_match_the_trainer_on_the_same_tokens(kind, tmp_path):
-    from crucible.model.hf import save_tiny_llama
+    from crucible.testing import save_tiny_llama
     from crucible.posttrain import pack
 
     if kind == "native":

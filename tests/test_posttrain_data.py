@@ -5,11 +5,10 @@ import json
 import pytest
 import torch
 
-from crucible.model.tiny import random_gpt, tokenizer
+from crucible.testing import random_gpt, tokenizer
 from crucible.posttrain import pack
 from crucible.posttrain.data import DataError, Example, load_mixture, mix, parse_data_arg
 from crucible.posttrain.render import HFRenderer, NativeRenderer, TemplateError, show, show_html
-from crucible.posttrain.step import accumulate
 
 TOK = tokenizer()
 CHAT = {"messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "hi there"},
@@ -180,7 +179,8 @@ def test_packed_rows_never_attend_across_documents_native():
 
 
 def test_packed_rows_never_attend_across_documents_hf(tmp_path):
-    from crucible.model.hf import load_hf, save_tiny_llama
+    from crucible.model.hf import load_hf
+    from crucible.testing import save_tiny_llama
 
     model = load_hf(save_tiny_llama(tmp_path / "llama", TOK), attn_implementation="sdpa")
     docs = _docs(5, seed=1)
@@ -197,17 +197,31 @@ def test_packed_rows_never_attend_across_documents_hf(tmp_path):
 # -- loss normalisation -----------------------------------------------------------------------------
 
 def test_one_micro_batch_of_8_equals_4_of_2():
-    """Same gradient to 1e-6 although the micro-batches hold different numbers of trained tokens."""
+    """Same gradient to 1e-6 through the shared loop's step, although the micro-batches hold
+    different numbers of trained tokens (SGD with lr 1: the update is the gradient)."""
+    from crucible.posttrain.config import SFTConfig
     from crucible.posttrain.policy import Policy
+    from crucible.train import dist, loop
 
     docs = _docs(8, seed=2)
-    grads = []
+    updates = []
     for micro in (8, 2):
         model = random_gpt(TOK).train()
+        before = torch.cat([p.detach().flatten().clone() for p in model.parameters()])
         policy = Policy("native", model, TOK, "unused")
+        cfg = SFTConfig(model="x", data=["x"], out="unused", batch_size=8, micro_batch=micro, max_steps=1, grad_clip=0.0)
+
+        def loss_fn(m, batch):
+            return policy.sft_loss_sum(batch, m) / batch.n_tokens
+
+        state = loop.setup(cfg, model, loss_fn, dist.init("cpu"), write_model=None)
+        state.optimizers = [torch.optim.SGD(model.parameters(), lr=1.0)]
+        for g in state.optimizers[0].param_groups:
+            g["base_lr"] = 1.0
         batches = [pack.collate([[i] for i in range(s, s + micro)], docs, pad_id=0) for s in range(0, 8, micro)]
-        accumulate(batches, policy.sft_loss_sum, lambda b: b.n_tokens)
-        grads.append(torch.cat([p.grad.flatten() for p in model.parameters()]))
+        loop.train_step(state, [loop.MicroBatch(b, b.n_tokens, 0) for b in batches])
+        updates.append(before - torch.cat([p.detach().flatten() for p in model.parameters()]))
     counts = [pack.collate([[i] for i in range(s, s + 2)], docs, pad_id=0).n_tokens for s in range(0, 8, 2)]
     assert len(set(counts)) > 1               # the case where averaging per micro-batch would differ
-    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+    assert updates[0].abs().max() > 0
+    assert torch.allclose(updates[0], updates[1], atol=1e-6)

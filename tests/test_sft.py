@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from crucible.model.tiny import random_gpt, tokenizer
+from crucible.testing import random_gpt, tokenizer
 from crucible.posttrain import pack, sft
-from crucible.posttrain.config import PostTrainConfig
+from crucible.posttrain.config import SFTConfig
 from crucible.posttrain.data import Example
 from crucible.posttrain.policy import add_tokens, load_policy
 from crucible.sandbox import bwrap_path
@@ -53,8 +53,8 @@ def cli(*args, check=True):
     return p
 
 
-def config(out, **kw) -> PostTrainConfig:
-    return PostTrainConfig(**{"model": "unused", "out": str(out), "lr": 3e-3, "batch_size": 8, "seq_len": 128,
+def config(out, **kw) -> SFTConfig:
+    return SFTConfig(**{"model": "unused", "data": ["unused"], "out": str(out), "lr": 3e-3, "batch_size": 8, "seq_len": 128,
                               "log_every": 100, **kw})
 
 
@@ -177,7 +177,7 @@ def test_long_context_with_a_larger_rope_base(workdir, tmp_path):
 
 
 def test_new_hf_tokens_start_from_an_existing_row(tmp_path):
-    from crucible.model.hf import save_tiny_llama
+    from crucible.testing import save_tiny_llama
 
     policy = load_policy(f"hf:{save_tiny_llama(tmp_path / 'llama', TOK)}", device="cpu")
     [new] = add_tokens(policy, ["<|tool_call|>"], noise=0.01)
@@ -200,7 +200,7 @@ def test_sft_then_eval_end_to_end_native(workdir, tmp_path):
 
 @pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is required (make setup installs it)")
 def test_sft_lora_then_eval_end_to_end_hf_and_merge(tmp_path):
-    from crucible.model.hf import save_tiny_llama
+    from crucible.testing import save_tiny_llama
 
     base = save_tiny_llama(tmp_path / "llama", TOK)
     (tmp_path / "chats.jsonl").write_text("".join(json.dumps(r) + "\n" for r in conversations(16)))

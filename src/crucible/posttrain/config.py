@@ -1,8 +1,11 @@
-"""Post-training settings: one flat dataclass, filled from defaults < recipe TOML < flags.
+"""Post-training settings: a flat config per method, filled from defaults < recipe TOML < flags.
 
-The three methods share most keys (model, data, optimizer, schedule, checkpoints); each command
-accepts the common keys plus its own (`KEYS[method]`), and a recipe key outside that set is an
-error naming file and line, as in `crucible pretrain`. Importing this module does not import torch.
+One table of keys (`PostTrainConfig`: every key with its default and meaning) and three configs cut
+from it, `SFTConfig`, `DPOConfig`, `GRPOConfig`, each with the common keys plus its own (`KEYS`): a
+recipe key outside a method's set is an error naming file and line, and each command has a flag for
+exactly its keys (crucible.train.config's loader, flags and resume policy serve any config class).
+The training loop's remaining knobs (QAT, averaging, Muon, compile) are fixed here as class
+constants: post-training uses AdamW, no averaging, no QAT. Importing this module does not import torch.
 """
 
 from __future__ import annotations
@@ -62,9 +65,6 @@ class PostTrainConfig:
     device: str = "auto"
     dtype: str = "float32"              # float32 | bfloat16 (autocast)
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
 
 FIELDS = {f.name: f for f in dataclasses.fields(PostTrainConfig)}
 COMMON = ("model", "out", "lora_rank", "lr", "weight_decay", "adam_beta1", "adam_beta2", "grad_clip",
@@ -76,44 +76,57 @@ KEYS = {
     "grpo": COMMON + ("suite", "language", "group_size", "tasks_per_step", "reward", "kl_beta", "clip_low",
                       "clip_high", "scale_advantages", "temperature", "max_new_tokens", "tools"),
 }
+# the shared loop's other knobs, fixed for post-training (crucible.train.loop.LOOP_FIELDS)
+LOOP_CONSTANTS = dict(max_minutes=0.0, muon_momentum=0.95, momentum_warmup_steps=0, average="none", ema_decay=0.95,
+                      swa_every=5, qat_bits=0, qat_start=1.0, clip_percentile=0.9999, compile="no", dist="ddp",
+                      optimizer="adamw")
 CHOICES = {"loss": ("sigmoid", "ipo"), "device": ("auto", "cpu", "cuda"), "dtype": ("float32", "bfloat16")}
 
 
-def validate(cfg: PostTrainConfig, method: str) -> None:
+def validate(cfg) -> None:
     from crucible.train.config import ConfigError
 
     for name, allowed in CHOICES.items():
-        if getattr(cfg, name) not in allowed:
+        if hasattr(cfg, name) and getattr(cfg, name) not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}")
     if not cfg.model:
         raise ConfigError("--model is required (native:DIR or hf:DIR)")
     if not cfg.out:
         raise ConfigError("--out is required")
-    if method in ("sft", "dpo") and not cfg.data:
+    if hasattr(cfg, "data") and not cfg.data:
         raise ConfigError("--data is required")
-    if method == "grpo" and not cfg.suite:
+    if hasattr(cfg, "suite") and not cfg.suite:
         raise ConfigError("--suite is required (humaneval, puzzles or tasks:FILE.jsonl)")
     for name in ("batch_size", "seq_len", "group_size", "tasks_per_step", "max_new_tokens"):
-        if getattr(cfg, name) < 1:
+        if getattr(cfg, name, 1) < 1:
             raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.micro_batch < 0 or cfg.max_steps < 0 or cfg.lora_rank < 0:
         raise ConfigError("micro_batch, max_steps and lora_rank must be >= 0")
-    if method == "grpo" and cfg.group_size < 2:
+    if cfg.batch_size % cfg.rows_per_forward:
+        raise ConfigError(f"batch_size {cfg.batch_size} must be a multiple of micro_batch {cfg.micro_batch}")
+    if getattr(cfg, "group_size", 2) < 2:
         raise ConfigError("group_size must be >= 2 (advantages compare samples of one task)")
-    if not cfg.max_steps and not cfg.epochs > 0:
+    if not cfg.max_steps and not getattr(cfg, "epochs", 1.0) > 0:
         raise ConfigError("give --max-steps or --epochs > 0")
-    if cfg.beta <= 0 or cfg.temperature <= 0:
+    if getattr(cfg, "beta", 1.0) <= 0 or getattr(cfg, "temperature", 1.0) <= 0:
         raise ConfigError("beta and temperature must be > 0")
+    if not (0 <= cfg.warmup <= 1 and 0 <= cfg.warmdown <= 1 and cfg.warmup + cfg.warmdown <= 1):
+        raise ConfigError("warmup and warmdown are fractions of the run and must sum to at most 1")
 
 
-def build_config(method: str, recipe: str | None = None, overrides: dict | None = None) -> PostTrainConfig:
-    """Defaults < recipe < overrides, checked (ConfigError names the file and line)."""
-    from crucible.train.config import coerce, load_recipe
+def _config_class(name: str, method: str):
+    fields = [(k, FIELDS[k].type,
+               dataclasses.field(default=FIELDS[k].default, default_factory=FIELDS[k].default_factory))
+              for k in KEYS[method]]
+    namespace = {**LOOP_CONSTANTS, "method": method, "validate": validate,
+                 "to_dict": lambda self: dataclasses.asdict(self),
+                 "rows_per_forward": property(lambda self: self.micro_batch or self.batch_size),
+                 "grad_accum": property(lambda self: self.batch_size // (self.micro_batch or self.batch_size)),
+                 "__doc__": f"`crucible {method}` settings (keys: posttrain.config.KEYS[{method!r}])."}
+    return dataclasses.make_dataclass(name, fields, namespace=namespace)
 
-    allowed = {k: FIELDS[k] for k in KEYS[method]}
-    values = load_recipe(recipe, allowed) if recipe else {}
-    for k, v in (overrides or {}).items():
-        values[k] = coerce(k, v, "--", allowed)
-    cfg = PostTrainConfig(**values)
-    validate(cfg, method)
-    return cfg
+
+SFTConfig = _config_class("SFTConfig", "sft")
+DPOConfig = _config_class("DPOConfig", "dpo")
+GRPOConfig = _config_class("GRPOConfig", "grpo")
+CONFIGS = {"sft": SFTConfig, "dpo": DPOConfig, "grpo": GRPOConfig}

@@ -3,8 +3,9 @@
     pairs (validated) -> chosen and rejected rendered with the prompt masked
     -> reference log-probs of every answer computed once, before the first update, and cached in
        OUT/reference_logprobs.json (keyed by a hash of the rendered pairs; a resumed run reads them)
-    -> per step: `batch_size` pairs, the loss summed over pairs and divided by the step's pair
-       count (step.accumulate), clip, AdamW; reward margin and accuracy reported with intervals.
+    -> per step (crucible.train.loop.train_step): `batch_size` pairs in micro-batches, each trained
+       on its mean loss over pairs and weighed by its pair count, so the step's loss is the mean
+       over its pairs; clip, AdamW; reward margin and accuracy reported with intervals.
 
 Because the reference is computed up front, no second model is ever held: it is the starting
 weights (under LoRA, the same as the adapters switched off, which is how it is computed there).
@@ -17,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import time
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -27,8 +27,8 @@ from crucible.posttrain import pack
 from crucible.posttrain.data import DataError
 from crucible.posttrain.losses import dpo_losses, sequence_logprobs
 from crucible.posttrain.render import pair_examples
-from crucible.posttrain.run import Run, interval
-from crucible.posttrain.step import accumulate, adamw, optimizer_step
+from crucible.posttrain.run import Run, interval, item_stream
+from crucible.train import loop
 
 REFERENCE = "reference_logprobs.json"
 
@@ -96,8 +96,6 @@ def margins(policy, docs, ref, cfg) -> list[float]:
 
 def train(cfg, policy, train_pairs, val_pairs, *, resume: bool = False, stop_after: int | None = None,
           progress: bool = True) -> dict:
-    from tqdm import tqdm
-
     torch.manual_seed(cfg.seed)
     mean = cfg.loss == "ipo"
     docs, val_docs = render_pairs(policy, train_pairs), render_pairs(policy, val_pairs)
@@ -105,66 +103,53 @@ def train(cfg, policy, train_pairs, val_pairs, *, resume: bool = False, stop_aft
                 if max(len(docs[i][0]), len(docs[i + 1][0])) - 1 > cfg.seq_len]
     if too_long:
         raise DataError(f"{len(too_long)} pair(s) longer than seq_len {cfg.seq_len}, e.g. {too_long[0]}")
-    per_epoch = max(1, math.ceil(len(train_pairs) / cfg.batch_size))
-    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
-    optimizer = adamw(policy.model, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(cfg.adam_beta1, cfg.adam_beta2))
-    bar = tqdm(total=total, desc="dpo", unit="step", disable=not progress, dynamic_ncols=True)
-    run = Run(cfg, policy, optimizer, progress_bar=bar if progress else None)
-    ref = cached_reference(policy, docs, run.out, mean=mean)            # before any update
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(train_pairs) / cfg.batch_size))
+    step_margins: list[float] = []
+    ref: list = []
+
+    def loss_fn(model, chunk):   # mean over this micro-batch's pairs
+        c, r = pair_logprobs(policy, docs, chunk, mean=mean, model=model)
+        ref_c = torch.tensor([ref[i][0] for i in chunk], device=c.device)
+        ref_r = torch.tensor([ref[i][1] for i in chunk], device=c.device)
+        losses, m = dpo_losses(c, r, ref_c, ref_r, beta=cfg.beta, kind=cfg.loss)
+        step_margins.extend(m.tolist())
+        if cfg.nll_alpha:
+            batch = pack.collate([[2 * i] for i in chunk], docs, policy.renderer.pad_id)
+            trained = (batch.targets != pack.IGNORE).float().to(c.device)
+            lp = policy.token_logprobs(batch, model=model)
+            losses = losses + cfg.nll_alpha * (-(lp * trained).sum(-1) / trained.sum(-1))
+        return losses.mean()
+
+    run = Run(cfg, policy, loss_fn, total, resume=resume, progress=progress, desc="dpo")
+    ref += cached_reference(policy, docs, run.out, mean=mean)            # before any update
     val_ref = reference_logprobs(policy, val_docs, mean=mean) if val_docs else []
-    state = (run.restore() if resume else None) or {"step": 0}
-    bar.update(state["step"])
     run.log({"event": "start", "pairs": len(train_pairs), "steps": total, "loss": cfg.loss, "beta": cfg.beta},
             f"dpo ({cfg.loss}, beta {cfg.beta}): {len(train_pairs)} pairs, {total} steps")
-    micro = cfg.micro_batch or cfg.batch_size
-    history = []
-    while state["step"] < total:
-        step = state["step"]
-        epoch, index = divmod(step, per_epoch)
-        ids = pack.epoch_batches(list(range(len(train_pairs))), cfg.batch_size, cfg.seed, epoch)[index]
-        t0 = time.perf_counter()
-        lr_mult = run.set_lr(step, total)
-        step_margins = []
-
-        def loss_sum(chunk):
-            c, r = pair_logprobs(policy, docs, chunk, mean=mean)
-            ref_c = torch.tensor([ref[i][0] for i in chunk], device=c.device)
-            ref_r = torch.tensor([ref[i][1] for i in chunk], device=c.device)
-            losses, m = dpo_losses(c, r, ref_c, ref_r, beta=cfg.beta, kind=cfg.loss)
-            step_margins.extend(m.tolist())
-            total_loss = losses.sum()
-            if cfg.nll_alpha:
-                chosen = [2 * i for i in chunk]
-                batch = pack.collate([[i] for i in chosen], docs, policy.renderer.pad_id)
-                trained = (batch.targets != pack.IGNORE).float().to(c.device)
-                lp = policy.token_logprobs(batch)
-                total_loss = total_loss + cfg.nll_alpha * (-(lp * trained).sum(-1) / trained.sum(-1)).sum()
-            return total_loss
-
-        policy.model.train()
-        chunks = [ids[i:i + micro] for i in range(0, len(ids), micro)]
-        loss, _ = accumulate(chunks, loss_sum, len)
-        grad_norm = optimizer_step(optimizer, policy.trainable(), cfg.grad_clip)
-        dt = time.perf_counter() - t0
+    state = run.state
+    stream = item_stream(len(train_pairs), cfg.seed, state.position)
+    policy.model.train()
+    while not loop.finished(state):
+        ids = [next(stream) for _ in range(cfg.batch_size)]
+        chunks = [ids[i:i + cfg.rows_per_forward] for i in range(0, len(ids), cfg.rows_per_forward)]
+        micro = [loop.MicroBatch(c, len(c), state.position + cfg.rows_per_forward * (k + 1))
+                 for k, c in enumerate(chunks)]
+        step_margins.clear()
+        report = loop.train_step(state, micro)
+        loss = loop.take_train_loss(state)
+        run.bar.update(1)
         tokens = sum(len(docs[2 * i][0]) + len(docs[2 * i + 1][0]) for i in ids)
-        state["step"] += 1
-        bar.update(1)
         accuracy = [float(m > 0) for m in step_margins]
-        rec = {"event": "train", "step": state["step"], "loss": loss, "margin": sum(step_margins) / len(step_margins),
-               "accuracy": sum(accuracy) / len(accuracy), "grad_norm": grad_norm, "lr_mult": lr_mult,
-               "tokens_per_s": tokens / dt}
-        history.append(rec)
+        rec = {"event": "train", "step": state.step, "loss": loss, "margin": sum(step_margins) / len(step_margins),
+               "accuracy": sum(accuracy) / len(accuracy), "lr_mult": report.lr_mult,
+               "tokens_per_s": tokens / report.seconds}
         line = None
-        if state["step"] % cfg.log_every == 0 or state["step"] == total:
-            line = (f"step {state['step']:>5} | loss {loss:.4f} | margin {interval(step_margins)} | "
+        if state.step % cfg.log_every == 0 or loop.finished(state):
+            line = (f"step {state.step:>5} | loss {loss:.4f} | margin {interval(step_margins)} | "
                     f"accuracy {interval(accuracy)} | {rec['tokens_per_s']:,.0f} tok/s")
         run.log(rec, line)
-        if run.checkpoint_or_stop(state, total, stop_after):
-            bar.close()
-            return {"stopped_at": state["step"], "history": history}
-    bar.close()
-    summary = {"method": "dpo", "steps": state["step"], "pairs": len(train_pairs),
-               "history_loss": [h["loss"] for h in history]}
+        if run.checkpoint_or_stop(stop_after):
+            return {"stopped_at": state.step}
+    summary = {"method": "dpo", "steps": state.step, "pairs": len(train_pairs)}
     for name, d, r in (("train", docs, ref), ("val", val_docs, val_ref)):
         if d:
             m = margins(policy, d, r, cfg)
@@ -173,5 +158,4 @@ def train(cfg, policy, train_pairs, val_pairs, *, resume: bool = False, stop_aft
             summary[f"{name}_accuracy_interval"] = interval([float(x > 0) for x in m])
             run.log({"event": "eval", "split": name, "margin": summary[f"{name}_margin"]},
                     f"{name}: reward margin {interval(m)}, accuracy {interval([float(x > 0) for x in m])}")
-    run.save(state["step"], state)
     return run.finish(summary)

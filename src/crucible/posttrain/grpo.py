@@ -7,8 +7,9 @@ Per step:
              -> the whole group is dropped and counted, never scored as the model's fault
     train    advantages r − group mean (optionally / std); groups whose rewards are all equal carry
              no signal and are left out (DAPO's dynamic-sampling filter; their share is reported);
-             the clipped-ratio loss summed over trained tokens and divided by the step's token
-             count (DAPO's token-level normalisation) across micro-batches; optional KL to the
+             one crucible.train.loop.train_step: each micro-batch's clipped-ratio loss is its mean
+             over trained tokens, weighed by its token count, so the step's loss is the mean over
+             every token in the step (DAPO's token-level normalisation); optional KL to the
              reference (kl_beta > 0 only: then the starting weights, or the adapters switched off)
     report   mean reward with its interval, share of zero-variance groups, dropped groups, tokens/s,
              seconds spent sampling / grading / training, and the mean |sampler − trainer| log-prob
@@ -34,7 +35,7 @@ import torch
 from crucible.posttrain import pack, rewards as reward_lib, rollout
 from crucible.posttrain.losses import group_advantages, grpo_loss_sum
 from crucible.posttrain.run import Run, interval
-from crucible.posttrain.step import accumulate, adamw, optimizer_step
+from crucible.train import loop
 
 
 def tasks_for_step(tasks: list[dict], per_step: int, seed: int, step: int) -> list[dict]:
@@ -70,53 +71,60 @@ def aligned(batch: pack.Batch, per_doc_values: list[list[float]]) -> torch.Tenso
     return out
 
 
+class StepData:
+    """What the loss of one GRPO step needs, per micro-batch (the loop's loss_fn reads it)."""
+
+    def __init__(self):
+        self.batches, self.advantages, self.refs, self.sampler, self.gaps = [], [], [], [], []
+
+
 def train(cfg, policy, suite, reward_fns=(), *, resume: bool = False, stop_after: int | None = None,
           progress: bool = True, workers: int = 4) -> dict:
-    from tqdm import tqdm
-
     torch.manual_seed(cfg.seed)
     tasks = list(suite.tasks)
-    total = cfg.max_steps or max(1, round(cfg.epochs * len(tasks) / cfg.tasks_per_step))
+    total = cfg.max_steps or max(1, -(-len(tasks) // cfg.tasks_per_step))   # default: one pass over the tasks
     reference = None
     if cfg.kl_beta and not policy.lora_rank:
         reference = copy.deepcopy(policy.model).eval().requires_grad_(False)
-    optimizer = adamw(policy.model, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(cfg.adam_beta1, cfg.adam_beta2))
-    bar = tqdm(total=total, desc="grpo", unit="step", disable=not progress, dynamic_ncols=True)
-    run = Run(cfg, policy, optimizer, progress_bar=bar if progress else None)
-    state = (run.restore() if resume else None) or {"step": 0}
-    bar.update(state["step"])
+    data = StepData()
+
+    def loss_fn(model, k):   # mean over micro-batch k's trained tokens
+        b = data.batches[k]
+        lp = policy.token_logprobs(b, cfg.temperature, model=model)
+        trained = (b.targets != pack.IGNORE).to(lp.device).float()
+        data.gaps.append(((lp.detach().cpu() - data.sampler[k]).abs() * trained.cpu()).sum().item())
+        loss = grpo_loss_sum(lp, lp.detach(), data.advantages[k].to(lp.device), trained, clip_low=cfg.clip_low,
+                             clip_high=cfg.clip_high, ref_logprobs=data.refs[k], kl_beta=cfg.kl_beta)
+        return loss / max(b.n_tokens, 1)
+
+    run = Run(cfg, policy, loss_fn, total, resume=resume, progress=progress, desc="grpo")
     run.log({"event": "start", "suite": suite.name, "tasks": len(tasks), "steps": total,
              "group_size": cfg.group_size, "tasks_per_step": cfg.tasks_per_step},
             f"grpo on {suite.name}: {len(tasks)} tasks, {cfg.tasks_per_step} x {cfg.group_size} samples per step, "
             f"{total} steps")
     history = []
-    while state["step"] < total:
-        step = state["step"]
-        rec = grpo_step(cfg, policy, optimizer, run, suite, reward_fns, tasks_for_step(tasks, cfg.tasks_per_step,
-                        cfg.seed, step), step, total, reference, workers)
-        state["step"] += 1
-        history.append(rec)
-        bar.update(1)
-        if run.checkpoint_or_stop(state, total, stop_after):
-            bar.close()
-            return {"stopped_at": state["step"], "history": history}
-    bar.close()
-    summary = {"method": "grpo", "suite": suite.name, "steps": state["step"],
+    while not loop.finished(run.state):
+        step_tasks = tasks_for_step(tasks, cfg.tasks_per_step, cfg.seed, run.state.step)
+        history.append(grpo_step(cfg, policy, run, suite, reward_fns, step_tasks, reference, data, workers))
+        run.bar.update(1)
+        if run.checkpoint_or_stop(stop_after):
+            return {"stopped_at": run.state.step, "history": history}
+    summary = {"method": "grpo", "suite": suite.name, "steps": run.state.step,
                "first_reward": history[0]["reward_mean"] if history else None,
                "last_reward": history[-1]["reward_mean"] if history else None,
                "first_reward_ci": history[0]["reward_ci"] if history else None,
                "last_reward_ci": history[-1]["reward_ci"] if history else None,
                "dropped_groups": sum(h["dropped_groups"] for h in history)}
-    run.save(state["step"], state)
     return run.finish(summary)
 
 
-def grpo_step(cfg, policy, optimizer, run, suite, reward_fns, tasks, step, total, reference, workers) -> dict:
+def grpo_step(cfg, policy, run, suite, reward_fns, tasks, reference, data: StepData, workers: int) -> dict:
     from crucible.metrics import bootstrap_ci
 
+    state = run.state
     t0 = time.perf_counter()
     groups = rollout.sample(policy, tasks, cfg.group_size, temperature=cfg.temperature,
-                            max_new_tokens=cfg.max_new_tokens, seed=cfg.seed * 100_003 + step, tools=cfg.tools)
+                            max_new_tokens=cfg.max_new_tokens, seed=cfg.seed * 100_003 + state.step, tools=cfg.tools)
     t1 = time.perf_counter()
     group_rewards, _ = score_groups(groups, suite, reward_fns, workers)
     t2 = time.perf_counter()
@@ -132,48 +140,41 @@ def grpo_step(cfg, policy, optimizer, run, suite, reward_fns, tasks, step, total
             continue
         kept += g
         advantages += group_advantages(values, scale=cfg.scale_advantages).tolist()
-    lr_mult = run.set_lr(step, total)
-    loss, mismatch, n_tokens = float("nan"), float("nan"), 0
+    loss, mismatch, n_tokens, lr_mult = float("nan"), float("nan"), 0, None
     if kept:
-        loss, mismatch, n_tokens = _update(cfg, policy, optimizer, kept, advantages, reference)
+        prepare(cfg, policy, kept, advantages, reference, data)
+        micro = [loop.MicroBatch(k, b.n_tokens, state.step + 1) for k, b in enumerate(data.batches)]
+        policy.model.train()
+        report = loop.train_step(state, micro)
+        loss, lr_mult, n_tokens = loop.take_train_loss(state), report.lr_mult, report.tokens
+        mismatch = sum(data.gaps) / max(n_tokens, 1)
+    else:   # nothing to learn from this batch: the step still counts (the schedule moves on)
+        state.step += 1
+        state.position = state.step
     t3 = time.perf_counter()
     generated = sum(len(r.ids) for g in groups for r in g)
     lo, hi = bootstrap_ci(scored) if scored else (float("nan"), float("nan"))
-    rec = {"event": "train", "step": step + 1, "reward_mean": sum(scored) / len(scored) if scored else float("nan"),
+    rec = {"event": "train", "step": state.step, "reward_mean": sum(scored) / len(scored) if scored else float("nan"),
            "reward_ci": [lo, hi], "zero_variance_share": flat / max(1, len(groups) - dropped),
            "dropped_groups": dropped, "loss": loss, "trained_tokens": n_tokens, "lr_mult": lr_mult,
            "logprob_mismatch": mismatch, "sample_s": t1 - t0, "grade_s": t2 - t1, "train_s": t3 - t2,
            "tokens_per_s": generated / max(t3 - t0, 1e-9), "generated_tokens": generated}
-    run.log(rec, f"step {step + 1:>4} | reward {interval(scored)} | zero-var {rec['zero_variance_share']:.0%} "
+    run.log(rec, f"step {state.step:>4} | reward {interval(scored)} | zero-var {rec['zero_variance_share']:.0%} "
                  f"| dropped {dropped} | |Δlogp| {mismatch:.2e} | {rec['tokens_per_s']:,.0f} tok/s | "
                  f"sample {t1 - t0:.1f}s grade {t2 - t1:.1f}s train {t3 - t2:.1f}s")
     return rec
 
 
-def _update(cfg, policy, optimizer, kept: list[rollout.Rollout], advantages: list[float], reference):
+def prepare(cfg, policy, kept: list[rollout.Rollout], advantages: list[float], reference, data: StepData) -> None:
+    """Micro-batches of the kept rollouts, with their advantages, sampler and reference log-probs."""
     docs = [r.doc() for r in kept]
-    micro = cfg.micro_batch or cfg.batch_size
-    chunks = [list(range(i, min(i + micro, len(docs)))) for i in range(0, len(docs), micro)]
-    batches = [pack.collate([[i] for i in c], docs, policy.renderer.pad_id) for c in chunks]
-    sampler = [aligned(b, [[lp for lp, f in zip(kept[i].sampler_logprobs, kept[i].forced) if not f] for i in c])
-               for b, c in zip(batches, chunks)]
-    refs = [None] * len(batches)
+    rows = cfg.rows_per_forward
+    chunks = [list(range(i, min(i + rows, len(docs)))) for i in range(0, len(docs), rows)]
+    data.batches = [pack.collate([[i] for i in c], docs, policy.renderer.pad_id) for c in chunks]
+    data.sampler = [aligned(b, [[lp for lp, f in zip(kept[i].sampler_logprobs, kept[i].forced) if not f] for i in c])
+                    for b, c in zip(data.batches, chunks)]
+    data.advantages = [torch.tensor([advantages[i] for i in c]) for c in chunks]
+    data.refs, data.gaps = [None] * len(chunks), []
     if cfg.kl_beta:
-        with torch.no_grad():
-            with policy.adapters_off() if policy.lora_rank else nullcontext():
-                refs = [policy.token_logprobs(b, cfg.temperature, model=reference) for b in batches]
-    adv = [torch.tensor([advantages[i] for i in c]) for c in chunks]
-    gaps = []
-    policy.model.train()
-
-    def loss_sum(k):
-        b = batches[k]
-        lp = policy.token_logprobs(b, cfg.temperature)
-        trained = (b.targets != pack.IGNORE).to(lp.device).float()
-        gaps.append(((lp.detach().cpu() - sampler[k]).abs() * trained.cpu()).sum().item())
-        return grpo_loss_sum(lp, lp.detach(), adv[k].to(lp.device), trained, clip_low=cfg.clip_low,
-                             clip_high=cfg.clip_high, ref_logprobs=refs[k], kl_beta=cfg.kl_beta)
-
-    loss, n_tokens = accumulate(range(len(batches)), loss_sum, lambda k: batches[k].n_tokens)
-    optimizer_step(optimizer, policy.trainable(), cfg.grad_clip)
-    return loss, sum(gaps) / max(n_tokens, 1), int(n_tokens)
+        with torch.no_grad(), policy.adapters_off() if policy.lora_rank else nullcontext():
+            data.refs = [policy.token_logprobs(b, cfg.temperature, model=reference) for b in data.batches]

@@ -1,9 +1,9 @@
-"""The three post-training objectives, as sums over what they average, so a step can divide once.
+"""The three post-training objectives.
 
-Every loss here returns a *sum* (over trained tokens, or over pairs) and the caller divides by the
-step's total count across micro-batches and ranks (`crucible.posttrain.step.accumulate`): one
-micro-batch of 8 then gives the same gradient as four of 2, which a per-micro-batch mean does not
-when micro-batches hold different numbers of trained tokens.
+The recipes turn each into a micro-batch's mean over what it trains (tokens, or pairs), and the
+shared loop (crucible.train.loop.train_step) weighs micro-batches by those counts, so the step's
+loss is the mean over everything trained in it: one micro-batch of 8 gives the gradient of four
+of 2, which averaging per micro-batch does not when they hold different numbers of tokens.
 
 - SFT: cross-entropy on trained tokens (`Policy.sft_loss_sum`).
 - DPO (Rafailov et al. 2023): with sequence log-ratios against a fixed reference,

@@ -18,7 +18,6 @@ Not covered: splitting long documents across rows with a carried-over context.
 from __future__ import annotations
 
 import bisect
-import random
 from dataclasses import dataclass
 
 import torch
@@ -102,9 +101,3 @@ def collate(rows: list[list[int]], docs: list[tuple[list[int], list[int]]], pad_
     as_long = lambda rows_: torch.tensor(rows_, dtype=torch.long)  # noqa: E731
     return Batch(as_long(inputs), as_long(targets), as_long(segments), as_long(positions))
 
-
-def epoch_batches(rows: list, batch_rows: int, seed: int, epoch: int) -> list[list]:
-    """The rows of one epoch in a seeded order, grouped `batch_rows` at a time (last group may be short)."""
-    rows = list(rows)
-    random.Random(seed * 1_000_003 + epoch).shuffle(rows)
-    return [rows[i:i + batch_rows] for i in range(0, len(rows), batch_rows)]

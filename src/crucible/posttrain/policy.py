@@ -84,17 +84,19 @@ class Policy:
                     use_cache=False)
         return out.logits.float()
 
-    def sft_loss_sum(self, batch: Batch) -> torch.Tensor:
+    def sft_loss_sum(self, batch: Batch, model=None) -> torch.Tensor:
+        """Summed cross-entropy over trained tokens (`model`: the policy's module as the loop passes it)."""
+        model = model if model is not None else self.model
         targets = batch.targets.to(self.device)
         n = (targets != IGNORE).sum()
         with self.autocast():
             if self.kind == "native":
                 from crucible.train.loss import chunked_cross_entropy
 
-                h = self.model.hidden(batch.input_ids.to(self.device), segments=batch.segments.to(self.device))
-                mean = chunked_cross_entropy(h, self.model.lm_head.weight, targets, self.model.config.softcap or None)
+                h = model.hidden(batch.input_ids.to(self.device), segments=batch.segments.to(self.device))
+                mean = chunked_cross_entropy(h, model.lm_head.weight, targets, model.config.softcap or None)
                 return mean * n
-            logits = self._hf_logits(batch, self.model)
+            logits = self._hf_logits(batch, model)
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=IGNORE, reduction="sum")
 
     def token_logprobs(self, batch: Batch, temperature: float = 1.0, model=None) -> torch.Tensor:

@@ -1,30 +1,30 @@
-"""Supervised fine-tuning: `crucible sft`.
+"""Supervised fine-tuning: `crucible sft`, through the shared training loop (crucible.train.loop.fit).
 
     examples (validated) -> render (ids + loss mask) -> rows (packed or padded, over-long dropped)
-    -> per step: `batch_size` rows in micro-batches of `micro_batch`, summed CE on trained tokens
-       divided by the step's trained-token count (step.accumulate), clip, AdamW, lr schedule
+    -> a stream of micro-batches of `micro_batch` rows (`batch_size` rows per step), each trained
+       on its mean cross-entropy over trained tokens; the loop weighs them by their token counts so
+       the step's loss is the mean over every trained token in it; clip, AdamW, lr schedule
     -> validation loss every eval_every and at the end; checkpoints; the final model in OUT.
 
-Data order is a seeded shuffle of the rows per epoch, a pure function of (seed, epoch), so the
-step number alone says where a resumed run continues.
+Data order is a seeded shuffle of the rows per epoch, a pure function of (seed, rows consumed),
+so the loop's saved position alone says where a resumed run continues.
 
 Long context: `seq_len` may exceed the base model's; for native models `rope_theta` sets a larger
 RoPE base (the standard base-frequency scaling used to extend context) before training at it.
 
-Not covered: multi-process (DDP) post-training, sequence parallelism.
+Not covered: sequence parallelism; multi-process runs are the loop's (DDP) but untested here.
 """
 
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 
 from crucible.posttrain import pack
 from crucible.posttrain.data import DataError
-from crucible.posttrain.run import Run, interval
-from crucible.posttrain.step import accumulate, adamw, optimizer_step
+from crucible.posttrain.run import Run, interval, item_stream
+from crucible.train import loop
 
 
 def render_all(policy, examples) -> list[tuple[list[int], list[int]]]:
@@ -51,14 +51,19 @@ def validation_loss(policy, docs, seq_len: int, batch_rows: int = 8) -> dict:
     return {"loss": sum(per_doc) / len(per_doc) if per_doc else float("nan"), "per_doc": per_doc}
 
 
-def steps_per_epoch(plan_: pack.Plan, batch_size: int) -> int:
-    return max(1, math.ceil(len(plan_.rows) / batch_size))
+def micro_batches(rows: list[list[int]], docs, cfg, pad_id: int, start: int):
+    """MicroBatches of `rows_per_forward` rows from row position `start`, forever (epoch after epoch)."""
+    stream = item_stream(len(rows), cfg.seed, start)
+    position, width = start, cfg.seq_len if cfg.pack else None
+    while True:
+        chosen = [rows[next(stream)] for _ in range(cfg.rows_per_forward)]
+        position += len(chosen)
+        batch = pack.collate(chosen, docs, pad_id, width)
+        yield loop.MicroBatch(batch, batch.n_tokens, position)
 
 
 def train(cfg, policy, train_examples, val_examples, *, resume: bool = False, stop_after: int | None = None,
           progress: bool = True) -> dict:
-    from tqdm import tqdm
-
     torch.manual_seed(cfg.seed)
     if cfg.rope_theta:
         set_rope_theta(policy, cfg.rope_theta)
@@ -66,70 +71,37 @@ def train(cfg, policy, train_examples, val_examples, *, resume: bool = False, st
     plan_ = pack.plan([len(ids) - 1 for ids, _ in docs], cfg.seq_len, packed=cfg.pack)
     if not plan_.rows:
         raise DataError(f"no example fits seq_len {cfg.seq_len} (all {len(plan_.dropped)} are longer)")
-    per_epoch = steps_per_epoch(plan_, cfg.batch_size)
-    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * per_epoch))
-    optimizer = adamw(policy.model, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(cfg.adam_beta1, cfg.adam_beta2))
-    bar = tqdm(total=total, desc="sft", unit="step", disable=not progress, dynamic_ncols=True)
-    run = Run(cfg, policy, optimizer, progress_bar=bar if progress else None)
-    state = (run.restore() if resume else None) or {"step": 0, "tokens": 0}
-    bar.update(state["step"])
-    trained_tokens = sum(sum(m[1:]) for _, m in docs)
+    total = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(plan_.rows) / cfg.batch_size))
+
+    def loss_fn(model, batch):   # mean over this micro-batch's trained tokens
+        return policy.sft_loss_sum(batch, model) / max(batch.n_tokens, 1)
+
+    run = Run(cfg, policy, loss_fn, total, resume=resume, progress=progress, desc="sft")
     real = sum(len(docs[i][0]) - 1 for row in plan_.rows for i in row)
     padding = 1 - real / (len(plan_.rows) * cfg.seq_len) if cfg.pack else None
     run.log({"event": "start", "examples": len(docs), "rows": len(plan_.rows), "dropped_over_long": len(plan_.dropped),
-             "trained_tokens": trained_tokens, "steps": total, "packed": cfg.pack, "padding_share": padding},
+             "trained_tokens": sum(sum(m[1:]) for _, m in docs), "steps": total, "packed": cfg.pack,
+             "padding_share": padding},
             f"sft: {len(docs)} examples -> {len(plan_.rows)} rows of {cfg.seq_len} "
-            f"({'packed' if cfg.pack else 'padded'}), "
-            f"{len(plan_.dropped)} over-long dropped, {total} steps")
+            f"({'packed' if cfg.pack else 'padded'}), {len(plan_.dropped)} over-long dropped, {total} steps")
     if plan_.dropped:
         run.log({"event": "dropped", "where": [train_examples[i].where for i in plan_.dropped[:20]]},
                 f"dropped {len(plan_.dropped)} example(s) longer than seq_len {cfg.seq_len} "
                 f"(not cropped), e.g. {train_examples[plan_.dropped[0]].where}")
-    micro = cfg.micro_batch or cfg.batch_size
-    width = cfg.seq_len if cfg.pack else None
-    epoch_cache: dict[int, list] = {}
-    losses = []
-    while state["step"] < total:
-        step = state["step"]
-        epoch, index = divmod(step, per_epoch)
-        if epoch not in epoch_cache:
-            epoch_cache = {epoch: pack.epoch_batches(plan_.rows, cfg.batch_size, cfg.seed, epoch)}
-        rows = epoch_cache[epoch][index]
-        t0 = time.perf_counter()
-        lr_mult = run.set_lr(step, total)
-        batches = [pack.collate(rows[i:i + micro], docs, policy.renderer.pad_id, width)
-                   for i in range(0, len(rows), micro)]
-        policy.model.train()
-        loss, n_tokens = accumulate(batches, policy.sft_loss_sum, lambda b: b.n_tokens)
-        grad_norm = optimizer_step(optimizer, policy.trainable(), cfg.grad_clip)
-        dt = time.perf_counter() - t0
-        state["step"] += 1
-        state["tokens"] += int(sum(b.input_ids.numel() for b in batches))
-        losses.append(loss)
-        bar.update(1)
-        rec = {"event": "train", "step": state["step"], "loss": loss, "trained_tokens": n_tokens,
-               "grad_norm": grad_norm, "lr_mult": lr_mult,
-               "tokens_per_s": sum(b.input_ids.numel() for b in batches) / dt}
-        if state["step"] % cfg.log_every == 0 or state["step"] == total:
-            run.log(rec, f"step {state['step']:>5} | loss {loss:.4f} | grad {grad_norm:.3f} | "
-                         f"{rec['tokens_per_s']:,.0f} tok/s")
-        else:
-            run.log(rec)
-        if cfg.eval_every and state["step"] % cfg.eval_every == 0 and val_docs and state["step"] < total:
-            v = validation_loss(policy, val_docs, cfg.seq_len)
-            run.log({"event": "eval", "step": state["step"], "val_loss": v["loss"]},
-                    f"step {state['step']:>5} | val loss {interval(v['per_doc'])}")
-        if run.checkpoint_or_stop(state, total, stop_after):
-            bar.close()
-            return {"stopped_at": state["step"], "losses": losses}
-    bar.close()
-    summary = {"method": "sft", "steps": state["step"], "tokens": state["tokens"], "examples": len(docs),
-               "dropped_over_long": len(plan_.dropped), "final_train_loss": losses[-1] if losses else None,
-               "losses": losses}
-    if val_docs:
+
+    def score(model) -> dict:
+        if not val_docs:
+            return {"val_loss": float("nan")}
         v = validation_loss(policy, val_docs, cfg.seq_len)
-        summary.update(val_loss=v["loss"], val_loss_interval=interval(v["per_doc"]))
-        run.log({"event": "eval", "step": state["step"], "val_loss": v["loss"]},
-                f"final val loss {interval(v['per_doc'])}")
-    run.save(state["step"], state)
-    return run.finish(summary)
+        return {"val_loss": v["loss"], "val_loss_interval": interval(v["per_doc"])}
+
+    evaluation = loop.Evaluation(score, "val_loss", lambda r: f"val loss {r.get('val_loss_interval', 'n/a')}")
+    policy.model.train()
+    result = loop.fit(run.state, micro_batches(plan_.rows, docs, cfg, policy.renderer.pad_id, run.state.position),
+                      evaluation, log=run.log, bar=run.bar, stop_after=stop_after)
+    if result.stopped_at is not None:
+        run.log.close()
+        return {"stopped_at": result.stopped_at}
+    summary = {"method": "sft", "steps": run.state.step, "tokens": run.state.tokens, "examples": len(docs),
+               "dropped_over_long": len(plan_.dropped), **{k: v for k, v in result.final.items() if k.startswith("val")}}
+    return run.finish(summary, saved=True)

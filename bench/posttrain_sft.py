@@ -61,8 +61,7 @@ def crucible_sft(base: Path, rows, out: Path, *, steps: int, batch: int, seq_len
     t0 = time.perf_counter()
     sft.train(cfg, policy, examples, [], progress=False)
     dt = time.perf_counter() - t0
-    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    tokens = sum(r["trained_tokens"] for r in log if r.get("event") == "train")
+    tokens = json.loads((out / "summary.json").read_text())["tokens"]   # trained tokens (the loop's count)
     return {"seconds": dt, "trained_tokens": tokens}
 
 

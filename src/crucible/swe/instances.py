@@ -11,6 +11,7 @@ and crucible's own: test_cmd (a bash line run at the repo root), log_parser ("un
 function, line of the injected bug) and difficulty (diff_lines, n_fail_to_pass).
 
 `build.log.jsonl` beside them records every candidate tried (kept or why not), so a build resumes.
+The JSONL and atomic-write helpers here serve the whole room (crucible.io replaces them once merged).
 Not covered: SWE-bench's version/environment_setup_commit fields (one environment here: the
 sandbox's), and reading SWE-bench's own instances (they need their Docker images).
 """
@@ -18,6 +19,7 @@ sandbox's), and reading SWE-bench's own instances (they need their Docker images
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 INSTANCES = "instances.jsonl"
@@ -58,6 +60,12 @@ def append_jsonl(path: Path, row: dict) -> None:
         f.flush()
 
 
+def atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def load(root: Path) -> list[dict]:
     """The instances of an INSTANCES directory, checked field by field."""
     root = Path(root)
@@ -79,4 +87,23 @@ def load(root: Path) -> list[dict]:
         out.append(row)
     if not out:
         raise InstanceError(f"{path}: no instances")
+    return out
+
+
+def load_predictions(path: Path, instance_ids) -> dict[str, dict]:
+    """SWE-bench predictions JSONL ({instance_id, model_name_or_path, model_patch}) by instance_id."""
+    path = Path(path)
+    if not path.is_file():
+        raise InstanceError(f"{path}: no such predictions file")
+    known, out = set(instance_ids), {}
+    for i, row in enumerate(read_jsonl(path), 1):
+        if not isinstance(row, dict) or "instance_id" not in row:
+            raise InstanceError(f"{path}:{i}: expected an object with instance_id, model_name_or_path, model_patch")
+        if row["instance_id"] not in known:
+            raise InstanceError(f"{path}:{i}: unknown instance_id {row['instance_id']!r}")
+        if row["instance_id"] in out:
+            raise InstanceError(f"{path}:{i}: a second prediction for {row['instance_id']!r}")
+        if not isinstance(row.get("model_patch"), (str, type(None))):
+            raise InstanceError(f"{path}:{i}: model_patch must be a string (a diff) or null")
+        out[row["instance_id"]] = row
     return out

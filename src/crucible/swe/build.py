@@ -149,6 +149,8 @@ def build(out: Path, sources: list[Source], n: int, *, seed: int = 0, workers: i
     out.mkdir(parents=True, exist_ok=True)
     kept = {r["instance_id"] for r in read_jsonl(out / INSTANCES)}
     tried = {r["candidate"] for r in read_jsonl(out / BUILD_LOG)}
+    if len(kept) >= n:
+        return {"kept": len(kept), "tried": 0, "rejected": 0}
     candidates = round_robin([prepare(out, s, limits, unsafe, seed) for s in sources])
     todo = [c for c in candidates if c.instance_id not in tried]
     counts = {"kept": len(kept), "tried": 0, "rejected": 0}

@@ -185,7 +185,7 @@ def _drop_else(text: _Text, node: ast.If) -> str | None:
     """Remove `else:`/`elif ...:` and everything after it in this if statement."""
     first = node.orelse[0]
     head = text.lines[first.lineno - 1]
-    if isinstance(first, ast.If) and head.lstrip().startswith("elif") and first.col_offset > node.col_offset:
+    if isinstance(first, ast.If) and head.lstrip().startswith("elif"):
         start_line = first.lineno  # "elif" sits on the orelse's own line
     else:
         start_line = next((n for n in range(node.body[-1].end_lineno + 1, first.lineno + 1)

@@ -7,7 +7,8 @@ unittest -v prints `name (module.Class.name) ... ok` as each test ends (a docstr
 may sit between the name and the dots, and a test's own prints may split the line), then one
 `FAIL: name (module.Class.name)` block per failure: those blocks are authoritative (a test with a
 failing subTest ends without "ok"). pytest prints `path::test STATUS` with -v and
-`STATUS path::test` in the -rA short summary; both are read, the summary winning.
+`STATUS path::test` in the -rA short summary; both are read, the summary winning (it names skipped
+tests by file and line only: use -v -rA).
 
 Test ids: unittest's dotted `module.Class.name` (the id `python -m unittest ID` runs), pytest's
 node id `path::Class::test[param]`.
@@ -26,7 +27,7 @@ PASSING = (PASSED, XFAIL)
 _UNITTEST_RESULT = {"ok": PASSED, "FAIL": FAILED, "ERROR": ERROR, "expected failure": XFAIL,
                     "unexpected success": FAILED}
 _UNITTEST_START = re.compile(r"^(?P<name>\w+) \((?P<where>[\w.]+)\)")
-_UNITTEST_END = re.compile(r"(?:^|\.\.\. )(?P<result>ok|FAIL|ERROR|skipped|expected failure|unexpected success)\b")
+_UNITTEST_END = re.compile(r"(?:^|\s)(?P<result>ok|FAIL|ERROR|skipped|expected failure|unexpected success)(?: '.*')?\s*$")
 _UNITTEST_BLOCK = re.compile(r"^(?P<result>FAIL|ERROR): (?P<name>\w+) \((?P<where>[\w.]+)\)", re.M)
 _PYTEST_VERBOSE = re.compile(r"^(?P<id>\S+::\S+) (?P<result>PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)\b", re.M)
 _PYTEST_SUMMARY = re.compile(r"^(?P<result>PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS) (?P<id>\S+::\S+)", re.M)

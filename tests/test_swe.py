@@ -355,7 +355,7 @@ def test_rerun_with_other_settings_is_refused(agent_run, built, scripted_server,
 
 def test_resolved_trajectories_become_sft_conversations(agent_run, tmp_path):
     from crucible.model.chat import render_conversation
-    from crucible.model.tiny import tokenizer
+    from crucible.testing import tokenizer
 
     _, out, _ = agent_run
     traj = tmp_path / "traj.jsonl"

@@ -368,3 +368,23 @@ def test_resolved_trajectories_become_sft_conversations(agent_run, tmp_path):
         assert c["messages"][-1]["role"] == "assistant"
         ids, mask = render_conversation(tokenizer(), c)
         assert 0 < sum(mask) < len(ids)
+
+
+def test_a_native_model_drives_the_agent_through_its_chat_template(built, tmp_path):
+    """A random native GPT writes no valid command: its turns are reminded, the run ends by the step
+    limit, nothing is salvaged, and the instance is graded unresolved (not an error)."""
+    from crucible import testing
+
+    root, instances, _ = built
+    model = tmp_path / "native"
+    testing.random_gpt(testing.tokenizer()).save_pretrained(model, testing.tokenizer())
+    out = tmp_path / "run"
+    rc = cli(["swe", "run", "--model", f"native:{model}", "--instances", str(root), "--out", str(out),
+              "--limit", "1", "--step-limit", "2", "--max-tokens", "8", "--no-progress"])
+    trajectory = rows(out / "run-0" / "trajectories.jsonl")[0]
+    assert rc == 0
+    assert trajectory["exit_status"] == "step_limit"
+    assert [m["role"] for m in trajectory["messages"]] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert trajectory["model_patch"] == ""
+    assert rows(out / "run-0" / "results.jsonl")[0]["resolved"] is False
+    assert rows(out / "run-0" / "results.jsonl")[0]["error"] is None

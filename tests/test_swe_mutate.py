@@ -3,8 +3,9 @@
 import ast
 import difflib
 from collections import Counter
+from dataclasses import replace
 
-from crucible.swe.mutate import mutations
+from crucible.swe.mutate import broken, mutations
 
 SOURCE = '''"""A module docstring: never touched."""
 
@@ -55,7 +56,14 @@ def test_every_kind_is_found():
 def test_each_mutation_parses_and_changes_the_code():
     original = ast.dump(ast.parse(SOURCE))
     for m in mutations(SOURCE):
+        assert broken(m, SOURCE) is None, (m.kind, m.line)
         assert ast.dump(ast.parse(m.source)) != original, (m.kind, m.line)
+
+
+def test_broken_names_what_is_wrong():
+    m = mutations(SOURCE)[0]
+    assert "does not parse" in broken(replace(m, source=m.source + "\n)"), SOURCE)
+    assert "same program" in broken(replace(m, source=SOURCE + "\n# a comment\n"), SOURCE)
 
 
 def test_each_mutation_touches_one_site_and_keeps_comments():

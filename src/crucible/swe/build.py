@@ -29,7 +29,7 @@ from pathlib import Path
 from crucible.sandbox import Limits, run
 from crucible.swe import gitrepo
 from crucible.swe.instances import BUILD_LOG, INSTANCES, append_jsonl, read_jsonl, repo_dir
-from crucible.swe.mutate import Mutation, mutations
+from crucible.swe.mutate import Mutation, broken, mutations
 from crucible.swe.problem import problem_statement
 from crucible.swe.sources import Source, SourceError
 from crucible.swe.testlog import PASSING, parse
@@ -102,6 +102,9 @@ def validate(c: Candidate, unsafe: bool, seed: int) -> dict:
     files = {**c.source.files, c.path: c.mutation.source.encode()}
     row = {"candidate": c.instance_id, "kind": c.mutation.kind, "file": c.path, "line": c.mutation.line,
            "kept": False}
+    why = broken(c.mutation, c.source.files[c.path].decode())
+    if why:
+        return {**row, "reason": why}
     runs = []
     for _ in range(2):
         outcome, status = run_tests(c.source, files, c.limits, unsafe)

@@ -3,8 +3,8 @@
 Each mutation finds a site with `ast` (inside a function body only, so the module still imports)
 and edits the source text at that node's exact position, keeping every other byte as it was: the
 diff is the bug and nothing else (no reformatting from `ast.unparse`, comments kept), which is
-what makes an instance solvable by a small model. Every result is re-parsed; a mutation that would
-not parse, or that leaves the code unchanged, is dropped.
+what makes an instance solvable by a small model. A mutation is re-parsed (`broken`) only when it
+is about to be used: one that would not parse, or leaves the program unchanged, is dropped then.
 
 Kinds (a site can give several):
   flip_comparison     <  <=  >  >=  ==  !=  is  in  turned into its neighbour or negation
@@ -24,6 +24,7 @@ module-level code, and LLM-written rewrites.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import re
 from dataclasses import dataclass
@@ -199,22 +200,31 @@ def _drop_else(text: _Text, node: ast.If) -> str | None:
 
 
 def mutations(source: str, *, skip_functions: tuple[str, ...] = ()) -> list[Mutation]:
-    """Every single-site mutation of `source` that parses and changes the code, in source order."""
+    """Every single-site mutation of `source`, in source order. Cheap: none is parsed here (a
+    module gives hundreds; `broken` checks the one about to be used)."""
     tree = ast.parse(source)
     text = _Text(source)
-    original = ast.dump(tree)
     found: dict[str, Mutation] = {}
     for name, fn in _functions(tree):
         if name.split(".")[-1] in skip_functions:
             continue
         for kind, line, new in _sites(text, fn):
-            if new is None or new == source:
-                continue
-            try:
-                if ast.dump(ast.parse(new)) == original:
-                    continue
-            except SyntaxError:
-                continue
-            m = Mutation(kind, name, line, new)
-            found.setdefault(m.key, m)
+            if new is not None and new != source:
+                m = Mutation(kind, name, line, new)
+                found.setdefault(m.key, m)
     return sorted(found.values(), key=lambda m: (m.line, m.kind, m.key))
+
+
+@functools.lru_cache(maxsize=8)
+def _tree_dump(source: str) -> str:
+    return ast.dump(ast.parse(source))
+
+
+def broken(mutation: Mutation, original: str) -> str | None:
+    """Why this mutation is unusable (it does not parse, or parses to the same code), or None."""
+    try:
+        if _tree_dump(mutation.source) == _tree_dump(original):
+            return "the mutated code is the same program"
+    except SyntaxError as e:
+        return f"the mutated code does not parse ({e.msg})"
+    return None

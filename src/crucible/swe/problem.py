@@ -37,8 +37,7 @@ def _trim(block: str) -> str:
 def problem_statement(target: str, fail_to_pass: list[str], log: str, test_cmd: str) -> str:
     blocks = failure_blocks(log)
     n = len(fail_to_pass)
-    lines = [f"{n} test{'s' if n != 1 else ''} of {target} fail{'s' if n == 1 else ''} "
-             "on the current code; they should pass.", ""]
+    lines = [f"{n} test{'s' if n != 1 else ''} of {target} fail{'s' if n == 1 else ''} on the current code.", ""]
     quoted = [t for t in fail_to_pass if t in blocks][:SHOWN_FAILURES]
     for test in quoted:
         lines += [f"{test}:", "```", _trim(blocks[test]), "```", ""]

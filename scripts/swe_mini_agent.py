@@ -92,6 +92,7 @@ def main() -> None:
     ap.add_argument("--max-tokens", type=int, default=64)
     args = ap.parse_args()
 
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # litellm would fetch prices from GitHub
     import yaml
     from minisweagent import config as msa_config
     from minisweagent.agents.default import DefaultAgent

@@ -21,7 +21,8 @@ from crucible.cli import main as cli
 from crucible.sandbox import bwrap_path
 from crucible.swe import gitrepo
 from crucible.swe.build import build
-from crucible.swe.grade import TEST_LIMITS, grade_patch, grade_predictions, tests_status
+from crucible.swe.grade import TEST_LIMITS, grade_patch, grade_predictions
+from crucible.swe.grade import tests_status as swe_bench_status
 from crucible.swe.instances import load, repo_dir
 from crucible.swe.sources import directory, stdlib_sources
 from crucible.swe.testlog import parse
@@ -183,7 +184,7 @@ def test_new_file_hijacking_the_runner_resolves_none(built):
     with Workspace(root, i) as ws:  # the control: left in place, the fake runner would resolve it
         (ws.repo / "unittest.py").write_text(fake)
         out = ws.test(TEST_LIMITS)
-    status = tests_status(i, parse(out.stdout + out.stderr, "unittest"))
+    status = swe_bench_status(i, parse(out.stdout + out.stderr, "unittest"))
     assert status["FAIL_TO_PASS"]["failure"] == []
 
 

@@ -36,7 +36,8 @@ def default_name(spec: str) -> str:
 
 
 def main(args) -> int:
-    from crucible.generate.backends import BackendError, load_backend
+    from crucible.generate.registry import load_backend
+    from crucible.generate.types import BackendError
     from crucible.serve import make_server
 
     if not 0 <= args.port <= 65535:

@@ -56,7 +56,6 @@ def reclassify_syntax_error(out: Outcome) -> Outcome:
 
 LANGUAGE = Language(
     tool="python", name="python", fence_tags=("python", "py", "python3"), source_name="main.py",
-    stop_sequences=("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#"),
     aliases=("py", "python3"), version=version, run=run_source,
     install="apt: python3 (Debian's, standard library only)", comment="#", display="Python",
 )

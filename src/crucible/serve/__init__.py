@@ -21,7 +21,7 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from crucible.generate.backends import BackendError, GenParams
+from crucible.generate.types import BackendError, GenParams
 
 MAX_N = 128
 

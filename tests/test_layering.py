@@ -16,10 +16,20 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 # room -> rooms it must never import (a room is a package or module under crucible; "crucible.x" covers
 # crucible.x and everything below it). The measure path, low to high: io, languages, tasks, sanitize,
-# generate, grade, eval, report; commands and cli above everything.
+# generate, grade, eval, report; commands and cli above everything. Beside it: sandbox (with
+# sandbox.pyenv, the opt-in Python env) below languages; serve (the HTTP server over the model and
+# the backends' types) beside eval; recipes (TOML data) imports nothing; testing (test fixtures) may
+# import the rooms it builds models and tasks from, and nothing in src imports it.
+MEASURE_PATH = ["crucible.languages", "crucible.tasks", "crucible.sanitize", "crucible.generate", "crucible.grade",
+                "crucible.eval", "crucible.report"]
 FORBIDDEN = {
     "crucible.io": ["crucible"],
     "crucible.metrics": ["crucible"],
+    "crucible.recipes": ["crucible"],
+    "crucible.sandbox": MEASURE_PATH + ["crucible.serve", "crucible.model", "crucible.train"],
+    "crucible.sandbox.pyenv": MEASURE_PATH + ["crucible.serve", "crucible.model", "crucible.train"],
+    "crucible.serve": ["crucible.tasks", "crucible.grade", "crucible.eval", "crucible.report", "crucible.train"],
+    "crucible.testing": ["crucible.grade", "crucible.eval", "crucible.report", "crucible.serve"],
     "crucible.languages": ["crucible.tasks", "crucible.sanitize", "crucible.generate", "crucible.grade",
                            "crucible.eval", "crucible.report"],
     "crucible.tasks": ["crucible.sanitize", "crucible.generate", "crucible.grade", "crucible.eval",
@@ -31,6 +41,8 @@ FORBIDDEN = {
     "crucible.eval": ["crucible.report"],
     "crucible.report": ["crucible.generate", "crucible.eval"],
 }
+for _room in MEASURE_PATH:  # the server sits on top of the backends; nothing on the measure path uses it
+    FORBIDDEN[_room].append("crucible.serve")
 # Only these may import the command layer (UsageError lives in crucible.cli).
 COMMAND_LAYER = ("crucible.cli", "crucible.commands")
 MAY_USE_COMMANDS = ("crucible.cli", "crucible.commands", "crucible.__main__", "crucible.demo")
@@ -134,6 +146,12 @@ def test_only_commands_use_the_command_layer(graph):
     bad = sorted(f"{m} -> {target}" for m, targets in graph.items()
                  if not any(within(m, ok) for ok in MAY_USE_COMMANDS)
                  for target in targets if any(within(target, c) for c in COMMAND_LAYER))
+    assert bad == []
+
+
+def test_nothing_in_src_imports_the_test_fixtures(graph):
+    bad = sorted(f"{m} -> {target}" for m, targets in graph.items() if not within(m, "crucible.testing")
+                 for target in targets if within(target, "crucible.testing"))
     assert bad == []
 
 

@@ -16,9 +16,9 @@ from crucible.eval.pipeline import evaluate_model
 from crucible.eval.runs import mean_interval
 from crucible.eval.settings import settings
 from crucible.generate.registry import load_backend
-from crucible.generate.tiny import DEMO_HUMANEVAL, TOY_TASK, demo_model
 from crucible.generate.types import GenParams, Generation
 from crucible.grade import Verdict, program_hash
+from crucible.testing import DEMO_HUMANEVAL, TOY_TASK, demo_model
 from crucible.languages import run_program
 from crucible.sandbox import Limits
 from crucible.sanitize import truncate_at_stop
@@ -258,10 +258,10 @@ class CountingBatches:
 
 
 def tiny_engine():
-    from crucible.model import tiny
+    from crucible import testing
     from crucible.model.engine import Engine
 
-    return Engine(tiny.random_gpt(tiny.tokenizer()), tiny.tokenizer(), tools=False)
+    return Engine(testing.random_gpt(testing.tokenizer()), testing.tokenizer(), tools=False)
 
 
 def test_greedy_native_batches_tasks_and_matches_one_by_one(tmp_path):

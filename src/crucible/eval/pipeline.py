@@ -30,6 +30,9 @@ def evaluate_samples(suite, samples: list[dict], out: str | Path, *, ks, workers
     out = Path(out)
     rows = grade_samples(suite, samples, out, workers=workers, progress=progress, pool=pool)
     summary = summarize(suite.name, rows, ks)
+    python_env = getattr(suite, "python_env", None)  # crucible.sandbox.pyenv: opt-in packages
+    if python_env is not None:
+        summary["python_env"] = python_env.record()
     write_summary(out, summary)
     return summary
 

@@ -18,14 +18,17 @@ SUITES = ("humaneval", "puzzles")
 
 
 def load_suite(name: str, *, language: str | None = "python", tasks_file: str | None = None, task_ids=None,
-               limit: int | None = None, unsafe: bool = False) -> tuple[object, Callable[[], list[dict]]]:
+               limit: int | None = None, unsafe: bool = False,
+               python_env=None) -> tuple[object, Callable[[], list[dict]]]:
+    """`python_env` (a `crucible.sandbox.pyenv.PythonEnv`): packages Python programs may import."""
     if name == "puzzles":
         from crucible.grade.puzzles import PuzzleSuite
         from crucible.tasks import puzzles
 
         scope = puzzles.select_puzzles(puzzles.load_puzzles(tasks_file), task_ids, limit)
         languages = puzzles.parse_languages(language or "all")
-        return PuzzleSuite(scope, languages, unsafe), lambda: puzzles.reference_samples(scope, languages)
+        suite = PuzzleSuite(scope, languages, unsafe, python_env=python_env)
+        return suite, lambda: puzzles.reference_samples(scope, languages)
     if name != "humaneval":
         raise TaskError(f"unknown suite {name!r}; known: {', '.join(SUITES)}")
     if language in (None, "python", "py"):
@@ -33,7 +36,7 @@ def load_suite(name: str, *, language: str | None = "python", tasks_file: str | 
         from crucible.tasks import humaneval
 
         tasks = humaneval.tasks(task_ids, limit)
-        return HumanEvalSuite(tasks, unsafe=unsafe), lambda: humaneval.reference_samples(tasks)
+        return HumanEvalSuite(tasks, unsafe=unsafe, python_env=python_env), lambda: humaneval.reference_samples(tasks)
     from crucible.grade.translated import TranslatedSuite
     from crucible.tasks import humaneval_translated
 

@@ -59,6 +59,10 @@ def render_markdown(summary: dict) -> str:
             else:
                 cells.append("—")
         lines.append(f"| {name} | {g['n_tasks']} | {g['n_samples']} | " + " | ".join(cells) + " |")
+    if summary.get("python_env"):
+        env = summary["python_env"]
+        packages = ", ".join(f"{n} {v}" for n, v in env["packages"].items())
+        lines += ["", f"Python env: {env['dir']} (id {env['id']}): {packages}"]
     lines += ["", "| status | count |", "|---|---:|"]
     for status, count in sorted(summary["status_counts"].items(), key=lambda kv: -kv[1]):
         note = " (infrastructure)" if status in INFRA else ""

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from crucible.grade import Verdict, failure_verdict, grade_in_threads, program_hash
 from crucible.languages import get, run_program
 from crucible.sandbox import Limits
+from crucible.sandbox.pyenv import PythonEnv
 from crucible.sanitize import extract_program
 from crucible.tasks.puzzles import tasks as puzzle_tasks
 
@@ -24,6 +25,7 @@ class PuzzleSuite:
     languages: list[str]
     unsafe: bool = False
     name: str = "puzzles"
+    python_env: PythonEnv | None = None  # packages Python programs may import (default: stdlib only)
 
     def __post_init__(self):
         self.by_id = {p["id"]: p for p in self.puzzles}
@@ -52,14 +54,16 @@ class PuzzleSuite:
     def program_key(self, sample: dict) -> str:
         lang = self.group(sample)
         puzzle = self.by_id[sample["task_id"]]
+        env = (self.python_env.id,) if self.python_env and lang == "python" else ()  # verdicts hold per env
         return program_hash("puzzles", puzzle["id"], puzzle["answer"], str(puzzle["timeout_s"]), lang,
-                            extract_program(sample["completion"], lang))
+                            extract_program(sample["completion"], lang), *env)
 
     def grade_one(self, sample: dict) -> Verdict:
         lang = self.group(sample)
         puzzle = self.by_id[sample["task_id"]]
         program = extract_program(sample["completion"], lang)
-        out = run_program(lang, program, limits=Limits(timeout_s=puzzle["timeout_s"]), unsafe=self.unsafe)
+        out = run_program(lang, program, limits=Limits(timeout_s=puzzle["timeout_s"]), unsafe=self.unsafe,
+                          python_env=self.python_env)
         if out.status == "ok":
             got, want = out.stdout.strip(), puzzle["answer"].strip()
             if got == want:

@@ -17,6 +17,7 @@ from tqdm import tqdm
 from crucible.grade import INFRA, SampleError, Suite, Verdict
 from crucible.grade.verdicts import verdicts
 from crucible.io import appending, read_jsonl
+from crucible.sandbox.pyenv import claim_results_dir
 
 RESULTS = "results.jsonl"
 
@@ -55,6 +56,8 @@ def grade_samples(suite: Suite, samples: list[dict], out: str | Path, *, workers
     """Grade what is missing from `out/results.jsonl`; return all its rows."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    python_env = getattr(suite, "python_env", None)  # crucible.sandbox.pyenv: opt-in packages
+    claim_results_dir(out, python_env)  # never mixes envs in one results dir; records the env used
     rows = load_results(out)
     done = {row_key(r["task_id"], r["language"], r["sample_index"]) for r in rows}
     known: dict[str, Verdict] = {r["program_key"]: Verdict(r["status"], r.get("detail", ""))

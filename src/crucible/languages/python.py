@@ -2,43 +2,48 @@
 
 The sandbox sees /usr only, so the interpreter is Debian's /usr/bin/python3 (override with
 CRUCIBLE_SANDBOX_PYTHON); the project's own interpreter usually lives under a home directory that
-the sandbox must not see.
+the sandbox must not see. Packages are opt-in: `python_env` (a `crucible.sandbox.pyenv` env) is
+bound read-only and put on sys.path by a launcher; see that module for why this way.
+
+A program that dies of `No module named 'X'` gets the detail "missing module X" (still a
+runtime_error: the model chose to import it), so reports can count what the environment lacked.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from functools import lru_cache
+import re
 
 from crucible.languages import Language
 from crucible.sandbox import INSIDE, Limits, Outcome, run
+# The sandbox's interpreter and how to launch it with an env live with the env (no import cycle);
+# re-exported here, where the language is.
+from crucible.sandbox.pyenv import PythonEnv, interpreter, launch, version  # noqa: F401
+
+MISSING_MODULE = "missing module"
+NO_MODULE = re.compile(r"(?:ModuleNotFoundError|ImportError)\b[^:\n]*: No module named '([^']+)'")
 
 
-def interpreter() -> str | None:
-    explicit = os.environ.get("CRUCIBLE_SANDBOX_PYTHON")
-    if explicit:
-        return explicit
-    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
-        if os.path.exists(candidate):
-            return candidate
-    return shutil.which("python3")
+def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe: bool = False,
+               python_env: PythonEnv | None = None) -> Outcome:
+    prefix, binds, variables = launch(python_env, unsafe)
+    out = run([*prefix, f"{INSIDE}/main.py"], files={"main.py": source}, stdin=stdin, limits=limits,
+              ro_binds=binds, env=variables, unsafe=unsafe)
+    return name_missing_module(reclassify_syntax_error(out))
 
 
-@lru_cache(maxsize=1)
-def version() -> str | None:
-    exe = interpreter()
-    if not exe:
-        return None
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True)
-    return out.stdout.strip().removeprefix("Python ") or None
+def missing_module(text: str) -> str | None:
+    """The module named by a `No module named 'X'` error that `text` starts with, if any."""
+    m = NO_MODULE.match(text)
+    return m.group(1) if m else None
 
 
-def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe: bool = False) -> Outcome:
-    out = run([interpreter(), "-I", "-S", f"{INSIDE}/main.py"], files={"main.py": source}, stdin=stdin,
-              limits=limits, unsafe=unsafe)
-    return reclassify_syntax_error(out)
+def name_missing_module(out: Outcome) -> Outcome:
+    """A crash whose final error (the last stderr line) is a missing module says which one."""
+    last = out.stderr.strip().splitlines()[-1:] or [""]
+    module = missing_module(last[0]) if out.status == "runtime_error" else None
+    if module:
+        out.detail = f"{MISSING_MODULE} {module}"
+    return out
 
 
 def reclassify_syntax_error(out: Outcome) -> Outcome:

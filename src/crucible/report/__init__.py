@@ -8,6 +8,9 @@ language, status, passed; puzzles add difficulty). Output:
 - a failure-mode table per language: the share of samples that passed, gave a wrong answer, did not
   compile, crashed, timed out, hit a memory or output limit, or failed for infrastructure reasons
   (sandbox_error, never the model's fault and listed apart);
+- missing modules per language: runtime errors whose detail is "missing module X" (the program
+  imported a package the sandbox's Python lacks; see `crucible.sandbox.pyenv`), counted per module
+  with the share of samples and its 95% interval over tasks;
 - pass@1 per language and difficulty when rows carry a difficulty;
 - `passk.png` (pass@k curves with interval bands, log-k axis) and `failures.png` (stacked shares).
 

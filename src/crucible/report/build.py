@@ -8,7 +8,8 @@ from pathlib import Path
 from crucible.grade import INFRA
 from crucible.grade.runner import RESULTS
 from crucible.io import read_jsonl
-from crucible.metrics import pass_at_k_table, task_counts
+from crucible.languages.python import MISSING_MODULE
+from crucible.metrics import bootstrap_ci, pass_at_k_table, task_counts
 
 FAILURE_COLUMNS = ("pass", "wrong_answer", "compile_error", "runtime_error", "timeout", "memory", "output_limit",
                    "infra")
@@ -63,6 +64,27 @@ def failure_modes(rows: list[dict]) -> dict[str, int]:
     return {col: c.get(col, 0) for col in FAILURE_COLUMNS} | {k: v for k, v in c.items() if k not in FAILURE_COLUMNS}
 
 
+def missing_modules(rows: list[dict]) -> dict[str, dict]:
+    """{module: {"samples", "share", "ci"}} for runtime errors that name a missing module, most
+    frequent first; share is per task, averaged, with a bootstrap interval over tasks."""
+    def module(r):
+        detail = r.get("detail") or ""
+        if r["status"] != "runtime_error" or not detail.startswith(MISSING_MODULE + " "):
+            return None
+        return detail[len(MISSING_MODULE) + 1:].split(":")[0].strip()
+
+    per_task: dict[str, list[str | None]] = defaultdict(list)
+    for r in rows:
+        per_task[r["task_id"]].append(module(r))
+    counts = Counter(m for mods in per_task.values() for m in mods if m)
+    out = {}
+    for name, n in counts.most_common():
+        shares = [mods.count(name) / len(mods) for _, mods in sorted(per_task.items())]
+        lo, hi = bootstrap_ci(shares)
+        out[name] = {"samples": n, "share": sum(shares) / len(shares), "ci": [lo, hi]}
+    return out
+
+
 def by_difficulty(rows: list[dict]) -> dict[str, dict[str, float]]:
     """pass@1 (mean pass rate over samples, per task then averaged) by language and difficulty."""
     out: dict[str, dict[str, float]] = {}
@@ -82,7 +104,8 @@ def build_report(rows: list[dict]) -> dict:
     return {
         "n_samples": len(rows),
         "n_tasks": len({r["task_id"] for r in rows}),
-        "languages": {lang: {**passk(lrows), "failures": failure_modes(lrows), "samples": len(lrows)}
+        "languages": {lang: {**passk(lrows), "failures": failure_modes(lrows), "samples": len(lrows),
+                             "missing_modules": missing_modules(lrows)}
                       for lang, lrows in langs.items()},
         "difficulty": by_difficulty(rows),
     }

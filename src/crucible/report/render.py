@@ -34,6 +34,14 @@ def render_markdown(report: dict, title: str = "results") -> str:
         total = v["samples"]
         cells = [f"{_pct(v['failures'].get(c, 0) / total)} ({v['failures'].get(c, 0)})" for c in cols]
         lines.append(f"| {lang} | {total} | " + " | ".join(cells) + " |")
+    if any(v["missing_modules"] for v in langs.values()):
+        lines += ["", "## Missing modules (runtime errors importing a package the sandbox lacks; "
+                  "see `crucible sandbox env`)", "",
+                  "| language | module | samples | % of samples [95% interval over tasks] |", "|---|---|---:|---:|"]
+        for lang, v in langs.items():
+            for name, m in v["missing_modules"].items():
+                lines.append(f"| {lang} | {name} | {m['samples']} | "
+                             f"{_pct(m['share'])} [{_pct(m['ci'][0])}, {_pct(m['ci'][1])}] |")
     if report["difficulty"]:
         diffs = [d for d in ("easy", "medium", "hard") if any(d in v for v in report["difficulty"].values())]
         lines += ["", "## pass@1 by difficulty (%)", "", "| language | " + " | ".join(diffs) + " |",

@@ -8,12 +8,14 @@ starts its own and stops them when it ends.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from crucible.grade import program_hash
+from crucible.grade import Verdict, program_hash
 from crucible.grade.humaneval.pool import grade
 from crucible.grade.humaneval.warm import JudgePool
+from crucible.languages.python import MISSING_MODULE, missing_module
 from crucible.sandbox import Limits
+from crucible.sandbox.pyenv import PythonEnv
 from crucible.tasks.common import Task
 from crucible.tasks.humaneval import load_problems
 
@@ -28,6 +30,7 @@ class HumanEvalSuite:
     limits: Limits = field(default_factory=lambda: LIMITS)
     unsafe: bool = False
     name: str = "humaneval"
+    python_env: PythonEnv | None = None  # packages the candidates may import (default: stdlib only)
 
     def __post_init__(self):
         self.problems = load_problems()
@@ -46,14 +49,23 @@ class HumanEvalSuite:
         return "python"
 
     def program_key(self, sample: dict) -> str:
-        return program_hash(sample["task_id"], "python", sample["completion"])
+        env = (self.python_env.id,) if self.python_env else ()  # a verdict holds for one env only
+        return program_hash(sample["task_id"], "python", sample["completion"], *env)
 
     def grade(self, samples, workers: int, pool: JudgePool | None = None):
         jobs = ((key, self.problems[s["task_id"]], s["completion"]) for key, s in samples)
         if pool is not None:
-            yield from pool.grade(jobs)
+            graded = pool.grade(jobs)
         else:
-            yield from grade(jobs, workers, self.limits, unsafe=self.unsafe)
+            graded = grade(jobs, workers, self.limits, unsafe=self.unsafe, python_env=self.python_env)
+        for key, verdict in graded:
+            yield key, name_missing_module(verdict)
 
     def pool(self, workers: int) -> JudgePool:
-        return JudgePool(self.limits, self.unsafe, workers)
+        return JudgePool(self.limits, self.unsafe, workers, python_env=self.python_env)
+
+
+def name_missing_module(verdict: Verdict) -> Verdict:
+    """A runtime error that is a missing module says so first ("missing module numpy: ...")."""
+    module = missing_module(verdict.detail) if verdict.status == "runtime_error" else None
+    return replace(verdict, detail=f"{MISSING_MODULE} {module}: {verdict.detail}") if module else verdict

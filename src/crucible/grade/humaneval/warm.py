@@ -21,11 +21,11 @@ from crucible.sandbox import Limits
 
 
 class JudgePool:
-    def __init__(self, limits: Limits, unsafe: bool = False, workers: int = 1):
+    def __init__(self, limits: Limits, unsafe: bool = False, workers: int = 1, python_env=None):
         sweep_stale_dirs()
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
         self.stopping = threading.Event()
-        self.clients = [JudgeClient(limits, unsafe, self.stopping) for _ in range(max(1, workers))]
+        self.clients = [JudgeClient(limits, unsafe, self.stopping, python_env) for _ in range(max(1, workers))]
         self.threads = [threading.Thread(target=self._serve, args=(c,), daemon=True) for c in self.clients]
         for t in self.threads:
             t.start()

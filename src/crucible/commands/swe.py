@@ -115,8 +115,9 @@ def _build(args) -> int:
 def _run(args) -> int:
     from dataclasses import replace
 
-    from crucible.generate.backends import BackendError, load_backend, parse_spec
-    from crucible.generate.sampling import params_from_args
+    from crucible.commands import gen_params
+    from crucible.generate.registry import load_backend, parse_spec
+    from crucible.generate.types import BackendError
     from crucible.sandbox import require_sandbox
     from crucible.swe.agent import AgentConfig
     from crucible.swe.runs import SettingsMismatch, check_settings, render_runs, run_agent, run_settings
@@ -127,7 +128,7 @@ def _run(args) -> int:
     instances = _instances(args.instances, args.limit)
     args.top_p, args.top_k = 1.0, 0
     config = AgentConfig(step_limit=args.step_limit, time_limit_s=args.time_limit,
-                         params=replace(params_from_args(args), seed=None))
+                         params=replace(gen_params(args), seed=None))
     config.command_limits = replace(config.command_limits, timeout_s=args.command_timeout,
                                     wall_s=2 * args.command_timeout)
     try:

@@ -24,7 +24,7 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 
-from crucible.generate.backends import BackendError, GenParams
+from crucible.generate.types import BackendError, GenParams
 from crucible.sandbox import Limits
 from crucible.swe.workspace import Workspace
 

@@ -11,16 +11,17 @@ and crucible's own: test_cmd (a bash line run at the repo root), log_parser ("un
 function, line of the injected bug) and difficulty (diff_lines, n_fail_to_pass).
 
 `build.log.jsonl` beside them records every candidate tried (kept or why not), so a build resumes.
-The JSONL and atomic-write helpers here serve the whole room (crucible.io replaces them once merged).
+Files are read and written through `crucible.io` (torn last lines, fsynced appends, atomic replaces).
 Not covered: SWE-bench's version/environment_setup_commit fields (one environment here: the
 sandbox's), and reading SWE-bench's own instances (they need their Docker images).
 """
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
+
+from crucible import io
+from crucible.io import JsonlError
 
 INSTANCES = "instances.jsonl"
 BUILD_LOG = "build.log.jsonl"
@@ -37,33 +38,13 @@ def repo_dir(root: Path, repo: str) -> Path:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    """Rows of a JSONL file; a torn last line (a killed writer) is ignored."""
-    if not path.exists():
-        return []
-    rows = []
-    lines = path.read_text().splitlines()
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines):
-                break
-            raise InstanceError(f"{path}:{i}: not valid JSON")
-    return rows
+    """Rows of a results file this room appends to (none if it is missing; a torn last line is cut)."""
+    return [row for _, row in io.read_jsonl(path, repair=True)] if Path(path).exists() else []
 
 
 def append_jsonl(path: Path, row: dict) -> None:
-    with open(path, "a") as f:
-        f.write(json.dumps(row) + "\n")
-        f.flush()
-
-
-def atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with io.appending(path) as writer:
+        writer.write(row)
 
 
 def load(root: Path) -> list[dict]:
@@ -73,9 +54,7 @@ def load(root: Path) -> list[dict]:
     if not path.is_file():
         raise InstanceError(f"{root}: not an instances directory (no {INSTANCES}; make one with crucible swe build)")
     out, seen = [], set()
-    for i, row in enumerate(read_jsonl(path), 1):
-        if not isinstance(row, dict):
-            raise InstanceError(f"{path}:{i}: expected a JSON object")
+    for i, row in _numbered(path):
         missing = [k for k in REQUIRED if k not in row]
         if missing:
             raise InstanceError(f"{path}:{i}: missing {', '.join(missing)}")
@@ -96,8 +75,8 @@ def load_predictions(path: Path, instance_ids) -> dict[str, dict]:
     if not path.is_file():
         raise InstanceError(f"{path}: no such predictions file")
     known, out = set(instance_ids), {}
-    for i, row in enumerate(read_jsonl(path), 1):
-        if not isinstance(row, dict) or "instance_id" not in row:
+    for i, row in _numbered(path):
+        if "instance_id" not in row:
             raise InstanceError(f"{path}:{i}: expected an object with instance_id, model_name_or_path, model_patch")
         if row["instance_id"] not in known:
             raise InstanceError(f"{path}:{i}: unknown instance_id {row['instance_id']!r}")
@@ -107,3 +86,10 @@ def load_predictions(path: Path, instance_ids) -> dict[str, dict]:
             raise InstanceError(f"{path}:{i}: model_patch must be a string (a diff) or null")
         out[row["instance_id"]] = row
     return out
+
+
+def _numbered(path: Path) -> list[tuple[int, dict]]:
+    try:
+        return io.read_jsonl(path)
+    except JsonlError as e:
+        raise InstanceError(str(e)) from None

@@ -20,11 +20,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 
-from crucible.generate.sampling import mean_interval, settings, task_seed
+from crucible.eval.runs import mean_interval
+from crucible.eval.sampling import task_seed
+from crucible.eval.settings import settings
+from crucible.io import atomic_write
 from crucible.metrics import pass_at_k_table
 from crucible.swe.agent import AgentConfig, solve
 from crucible.swe.grade import RESULTS, grade_predictions
-from crucible.swe.instances import append_jsonl, atomic_write, read_jsonl
+from crucible.swe.instances import append_jsonl, read_jsonl
 
 TRAJECTORIES, PREDICTIONS, CONFIG, REPORT = "trajectories.jsonl", "preds.jsonl", "config.json", "report.json"
 

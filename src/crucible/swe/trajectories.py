@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from crucible.io import atomic_write
 from crucible.swe.agent import ACTION
 from crucible.swe.grade import RESULTS
-from crucible.swe.instances import atomic_write, read_jsonl
+from crucible.swe.instances import read_jsonl
 from crucible.swe.runs import TRAJECTORIES
 
 

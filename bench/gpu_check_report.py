@@ -74,13 +74,15 @@ def pretrain_figures(run: Path) -> dict | None:
     }
 
 
-def last_json_line(path: Path) -> dict | None:
+def last_json(path: Path) -> dict | None:
+    """The last JSON object a log ends with (one line, or indented over several)."""
     if not path.is_file():
         return None
-    for line in reversed(path.read_text().splitlines()):
-        if line.startswith("{"):
+    lines = path.read_text().splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].startswith("{"):
             try:
-                return json.loads(line)
+                return json.loads("\n".join(lines[i:]))
             except json.JSONDecodeError:
                 continue
     return None
@@ -107,7 +109,7 @@ def main() -> int:
         report["engine"] = None
     artifact = out / "golf.bin"
     report["golf"] = {"artifact_bytes": artifact.stat().st_size if artifact.is_file() else None,
-                      "eval": last_json_line(out / "golf_eval.log")}
+                      "eval": last_json(out / "golf_eval.log")}
     json.dump(report, sys.stdout, indent=2)
     print()
     return 0

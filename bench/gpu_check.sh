@@ -101,7 +101,7 @@ export -f pretrain prepare_both
 
 $PY -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available(),
         torch.cuda.get_device_name() if torch.cuda.is_available() else "")' > "$OUT/env.txt" 2>&1
-$PY -c 'import liger_kernel; print("liger-kernel installed")' >> "$OUT/env.txt" 2>&1 || echo "liger-kernel not installed" >> "$OUT/env.txt"
+$PY -c 'import liger_kernel; print("liger-kernel installed")' >> "$OUT/env.txt" 2>/dev/null || echo "liger-kernel not installed" >> "$OUT/env.txt"
 
 step data 90 prepare_both
 step d12_compile 150 pretrain d12_compile $D12 --compile yes

@@ -48,10 +48,10 @@ def connect(address: str):
     """Join the Ray cluster at `address` ("auto": the one this machine belongs to) for the block.
     Stays out of the way when the caller already connected (tests, a notebook)."""
     ray = import_ray()
-    if ray.is_initialized():
+    why = unreachable(address)
+    if why is None and ray.is_initialized():
         yield ray
         return
-    why = unreachable(address)
     if why is None:
         try:
             ray.init(address=address, logging_level="ERROR", log_to_driver=False)

@@ -1,8 +1,10 @@
 """Sampling on a Ray cluster: a backend whose calls run on model replicas held by Ray actors.
 
-`RayBackend(spec, replicas)` starts `replicas` actors; each loads the model spec on its own node
-(`native:`/`hf:`/`vllm:` need the checkpoint at the same path on every node; `openai:` needs the
-URL reachable from every node) and takes one GPU where the cluster has GPUs. It is a
+`RayBackend(spec, replicas)` starts `replicas` actors (default: one per GPU, or one per node where
+there are none), spread over the nodes; each loads the model spec on its own node (`native:`/`hf:`/
+`vllm:` need the checkpoint at the same path on every node; `openai:` needs the URL reachable from
+every node). A replica takes one GPU where the cluster has GPUs, but no CPU: grading tasks run on
+the same nodes while replicas are alive, and would wait forever for CPUs a replica held. It is a
 `crucible.generate` backend itself — `complete`, `chat`, `complete_many` where the replicas have it,
 `concurrency` = the sum over replicas — so the eval sampler drives it unchanged: its threads call
 the least busy replica, and the sampler alone appends rows to samples.jsonl (exactly once, resumable).
@@ -10,13 +12,14 @@ the least busy replica, and the sampler alone appends rows to samples.jsonl (exa
 A replica whose process dies is restarted (it reloads the model) and the calls it held are
 retried (`max_restarts`, `max_task_retries`); a call is a pure function of (prompt, params, seed),
 so a retried one returns what the first would have. Not covered: streaming text (`on_text`) from
-a replica, and placing replicas on particular nodes (Ray spreads them by resources).
+a replica, placing replicas on chosen nodes, and several GPUs per replica (tensor parallelism).
 """
 
 from __future__ import annotations
 
 import threading
 
+from crucible.generate.types import BackendError
 from crucible.scale import import_ray
 
 
@@ -54,10 +57,16 @@ class RayBackend:
             gpus_per_replica = 1 if gpus and not spec.startswith("openai:") else 0
         if replicas is None:
             replicas = int(gpus // gpus_per_replica) if gpus_per_replica else len(ray.nodes())
-        actor = ray.remote(Replica).options(num_cpus=1, num_gpus=gpus_per_replica, max_restarts=max_restarts,
-                                            max_task_retries=max_restarts, max_concurrency=64)
+        # No CPU reserved: grading tasks need the CPUs while replicas are alive (a GPU, if any, is theirs).
+        actor = ray.remote(Replica).options(num_cpus=0, num_gpus=gpus_per_replica, scheduling_strategy="SPREAD",
+                                            max_restarts=max_restarts, max_task_retries=max_restarts,
+                                            max_concurrency=64)
         self.replicas = [actor.remote(spec, options or {}) for _ in range(max(1, replicas))]
-        widths = ray.get([r.concurrency.remote() for r in self.replicas])  # waits for every model to load
+        try:
+            widths = ray.get([r.concurrency.remote() for r in self.replicas])  # waits for every model to load
+        except ray.exceptions.RayError as e:
+            self.close()
+            raise BackendError(f"a replica could not load {spec}: {getattr(e, 'cause', None) or e}") from None
         self.concurrency = sum(widths)
         self.busy = [0] * len(self.replicas)
         self.lock = threading.Lock()

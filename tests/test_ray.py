@@ -73,6 +73,25 @@ def test_eval_through_ray_gives_the_rows_and_summary_of_a_local_run(cluster, tmp
         json.loads((tmp_path / "local" / "summary.json").read_text())
 
 
+def test_sampling_on_ray_replicas_gives_the_samples_and_summary_of_a_local_run(cluster, tmp_path):
+    from crucible.testing import DEMO_HUMANEVAL, demo_model
+
+    model = demo_model()
+    argv = ["eval", "humaneval", "--model", f"hf:{model}", "--task-ids", ",".join(DEMO_HUMANEVAL) + ",HumanEval/0",
+            "--n", "2", "--temperature", "0.8", "--max-tokens", "48", "--k", "1", "--no-progress"]
+    assert cli(argv + ["--out", str(tmp_path / "local")]) == 0
+    assert cli(argv + ["--out", str(tmp_path / "ray"), "--ray", cluster.address]) == 0
+    sampled = {}
+    for run in ("local", "ray"):
+        lines = (tmp_path / run / "samples.jsonl").read_text().splitlines()
+        sampled[run] = {(r["task_id"], r["sample_index"]): r for r in map(json.loads, lines)}
+        assert len(sampled[run]) == len(lines) == 8  # 4 tasks x 2, each once
+    assert sampled["ray"] == sampled["local"]  # seeds are per task: the replica that answered does not matter
+    assert by_identity(rows(tmp_path / "ray")) == by_identity(rows(tmp_path / "local"))
+    assert json.loads((tmp_path / "ray" / "summary.json").read_text()) == \
+        json.loads((tmp_path / "local" / "summary.json").read_text())
+
+
 def test_a_killed_driver_resumes_from_its_files(cluster, tmp_path):
     samples = tmp_path / "samples.jsonl"
     n = len(humaneval_samples(samples))

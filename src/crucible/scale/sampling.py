@@ -56,7 +56,7 @@ class RayBackend:
         if gpus_per_replica is None:
             gpus_per_replica = 1 if gpus and not spec.startswith("openai:") else 0
         if replicas is None:
-            replicas = int(gpus // gpus_per_replica) if gpus_per_replica else len(ray.nodes())
+            replicas = int(gpus // gpus_per_replica) if gpus_per_replica else sum(n["Alive"] for n in ray.nodes())
         # No CPU reserved: grading tasks need the CPUs while replicas are alive (a GPU, if any, is theirs).
         actor = ray.remote(Replica).options(num_cpus=0, num_gpus=gpus_per_replica, scheduling_strategy="SPREAD",
                                             max_restarts=max_restarts, max_task_retries=max_restarts,

@@ -19,7 +19,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 # generate, grade, eval, report; commands and cli above everything. Beside it: sandbox (with
 # sandbox.pyenv, the opt-in Python env) below languages; serve (the HTTP server over the model and
 # the backends' types) beside eval; recipes (TOML data) imports nothing; testing (test fixtures) may
-# import the rooms it builds models and tasks from, and nothing in src imports it.
+# import the rooms it builds models and tasks from, and nothing in src imports it; scale (Ray fan-out of
+# grading and sampling) sits beside eval, and only commands wire it in.
 MEASURE_PATH = ["crucible.languages", "crucible.tasks", "crucible.sanitize", "crucible.generate", "crucible.grade",
                 "crucible.eval", "crucible.report"]
 FORBIDDEN = {
@@ -40,6 +41,7 @@ FORBIDDEN = {
     "crucible.grade": ["crucible.generate", "crucible.eval", "crucible.report"],
     "crucible.eval": ["crucible.report"],
     "crucible.report": ["crucible.generate", "crucible.eval"],
+    "crucible.scale": ["crucible.eval", "crucible.report", "crucible.serve", "crucible.train"],
 }
 for _room in MEASURE_PATH:  # the server sits on top of the backends; nothing on the measure path uses it
     FORBIDDEN[_room].append("crucible.serve")

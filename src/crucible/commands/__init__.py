@@ -28,3 +28,23 @@ def gen_params(args):
     if why:
         raise UsageError(f"--{why.replace('_', '-', 1)}")
     return params
+
+
+def add_ray_argument(p) -> None:
+    """`--ray ADDRESS`: the same work fanned out on a Ray cluster (docs/scale.md)."""
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="sample and grade on the Ray cluster at HOST:PORT (or auto: the one this machine is in); "
+                        "needs pip install 'crucible[ray]'")
+
+
+@contextmanager
+def ray_session(address: str | None):
+    """Connected to the Ray cluster at `address` for the block (nothing when None); Ray missing or the
+    cluster unreachable is a usage error."""
+    if not address:
+        yield None
+        return
+    from crucible.scale import ScaleError, connect
+
+    with usage_errors(ScaleError), connect(address) as ray:
+        yield ray

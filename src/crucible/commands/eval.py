@@ -8,6 +8,7 @@ examples:
   crucible eval humaneval --model native:ckpt/ --n 10 --temperature 0.8 --out runs/m
   crucible eval humaneval --model openai:my-model@http://127.0.0.1:8000/v1 --n 1 --limit 20 --out runs/o
   crucible eval puzzles --samples s.jsonl --python-env envs/sci --out runs/pz-sci   # numpy etc. importable
+  crucible eval humaneval --model native:ckpt/ --n 100 --out runs/big --ray auto    # on a Ray cluster (docs/scale.md)
 
 Re-running with the same --out grades (and samples) only what is missing.
 """
@@ -19,7 +20,7 @@ import json
 from pathlib import Path
 
 from crucible.cli import UsageError
-from crucible.commands import gen_params, usage_errors
+from crucible.commands import add_ray_argument, gen_params, ray_session, usage_errors
 
 SUITES = ("humaneval", "puzzles")  # crucible.eval.suites.SUITES, without importing it for --help
 
@@ -52,6 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "default: the standard library only")
     p.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run untrusted code without bubblewrap (prints a warning on every run)")
+    add_ray_argument(p)
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -87,12 +89,17 @@ def main(args) -> int:
     ks = parse_ks(args.k)
     if args.python_env and args.suite == "humaneval" and args.language.lower() not in ("python", "py", "python3"):
         raise UsageError(f"--python-env applies to Python programs, not --language {args.language}")
-    require_sandbox(args.unsafe_no_sandbox)  # every suite runs model-written code
+    if not args.ray or args.unsafe_no_sandbox:  # with --ray, each node checks its own sandbox
+        require_sandbox(args.unsafe_no_sandbox)  # every suite runs model-written code
     out = Path(args.out)
-    with usage_errors(*input_errors()):
+    with usage_errors(*input_errors()), ray_session(args.ray):
         suite, references = load_suite(args.suite, language=args.language, tasks_file=args.tasks,
                                        task_ids=args.task_ids, limit=args.limit, unsafe=args.unsafe_no_sandbox,
                                        python_env=from_args(args))
+        if args.ray:
+            from crucible.scale.grading import RayGrading
+
+            suite = RayGrading(suite)
         if args.model:
             summary = sample_and_grade(suite, args, ks)
         else:
@@ -117,7 +124,12 @@ def sample_and_grade(suite, args, ks) -> dict:
     params = gen_params(args)
     check_model_settings(args.out, args.model, params, args.chat, n=args.n, runs=args.runs)
     options = {"concurrency": args.concurrency} if args.concurrency and args.model.startswith("openai:") else {}
-    backend = load_backend(args.model, **options)
+    if args.ray:
+        from crucible.scale.sampling import RayBackend
+
+        backend = RayBackend(args.model, options=options)
+    else:
+        backend = load_backend(args.model, **options)
     try:
         with usage_errors(BackendError, prefix=f"{args.model}: "):
             return evaluate_model(suite, backend, args.out, n=args.n, params=params, chat=args.chat, runs=args.runs,

@@ -21,7 +21,7 @@ from pathlib import Path
 from crucible.cli import UsageError
 
 # suite name -> module with `load_suite(args) -> Suite` (and, for --reference, `reference_samples(args)`)
-SUITES = {"humaneval": "crucible.tasks.humaneval", "puzzles": "crucible.tasks.puzzles"}
+SUITES = {"humaneval": "crucible.tasks.humaneval", "puzzles": "crucible.tasks.puzzles", "world": "crucible.tasks.world"}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

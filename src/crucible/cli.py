@@ -16,7 +16,7 @@ COMMANDS = [
     "exec", "eval", "report", "languages",
     "tokenizer", "data", "pretrain", "golf",
     "serve", "chat",
-    "compare", "world", "vote", "probes", "gate", "mine", "run",
+    "compare", "world", "vote", "probes", "gate", "mine", "curriculum", "run",
 ]
 
 

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from crucible.model import tiny
-from crucible.model.gpt import GPT, GPTConfig, KVCache
+from crucible.model.gpt import GPT, GPTConfig, KVCache, NotACheckpoint
 
 VARIANTS = {"plain": {}, "tied": {"tie_embeddings": True},
             "unet+ve": {"unet_skips": True, "value_embeds": True, "n_layer": 4}}
@@ -137,7 +137,7 @@ def test_save_and_load(model, tmp_path):
 
 
 def test_load_errors(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(NotACheckpoint, match="config.json"):
         GPT.from_pretrained(tmp_path)
 
 

@@ -41,7 +41,7 @@ from typing import Callable
 
 import torch
 
-from crucible.model.gpt import GPT, KVCache
+from crucible.model.gpt import GPT, KVCache, checkpoint_config
 
 MAX_TOOL_OUTPUT_CHARS = 2000
 
@@ -154,8 +154,9 @@ class Engine:
 
     @classmethod
     def load(cls, dir, *, device=None, **kwargs) -> Engine:
-        """An engine over a checkpoint directory (model.safetensors + tokenizer.json)."""
-        from crucible.model.tokenizer import Tokenizer
+        """An engine over a checkpoint directory (model.safetensors + tokenizer.json); NotACheckpoint if not."""
+        from crucible.model.tokenizer import FILE_NAME, Tokenizer
+        checkpoint_config(dir, also=(FILE_NAME,))
         return cls(GPT.from_pretrained(dir, device=device), Tokenizer.load(dir), **kwargs)
 
     # -- public API ------------------------------------------------------------------------------

@@ -513,12 +513,10 @@ class GPT(nn.Module):
 
     @classmethod
     def from_pretrained(cls, dir, *, device=None) -> GPT:
+        """Raises NotACheckpoint (naming `dir` and what is missing) before building anything."""
         from safetensors.torch import load_file
         path = Path(dir)
-        config_file = path / "config.json"
-        if not config_file.is_file():
-            raise FileNotFoundError(f"no config.json in {path}")
-        raw = json.loads(config_file.read_text())
+        raw = checkpoint_config(path)
         model = cls(GPTConfig.from_dict(raw.get("crucible", raw)))
         state = load_file(str(path / "model.safetensors"), device=str(device or "cpu"))
         if model.config.tie_embeddings:
@@ -528,3 +526,30 @@ class GPT(nn.Module):
         if missing or unexpected:
             raise ValueError(f"{path / 'model.safetensors'}: missing {missing}, unexpected {unexpected}")
         return model.to(device) if device is not None else model
+
+
+class NotACheckpoint(ValueError):
+    """A path that is not a native crucible checkpoint; the message names it and what is missing."""
+
+
+def checkpoint_config(dir, *, also: tuple[str, ...] = ()) -> dict:
+    """The parsed config.json of checkpoint `dir`, after checking that config.json, model.safetensors
+    and the files in `also` are there: the one check the library and the commands share."""
+    from crucible.model.hf import MODEL_TYPE
+
+    path = Path(dir)
+    if not path.is_dir():
+        raise NotACheckpoint(f"{path}: not a checkpoint (no such directory)")
+    missing = [n for n in ("config.json", "model.safetensors", *also) if not (path / n).is_file()]
+    if missing:
+        raise NotACheckpoint(f"{path}: not a checkpoint (no {', '.join(missing)})")
+    try:
+        raw = json.loads((path / "config.json").read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise NotACheckpoint(f"{path / 'config.json'}: not a checkpoint config ({e})") from None
+    if not isinstance(raw, dict):
+        raise NotACheckpoint(f"{path / 'config.json'}: not a checkpoint config (not a JSON object)")
+    if raw.get("model_type", MODEL_TYPE) != MODEL_TYPE:
+        raise NotACheckpoint(f"{path}: a {raw['model_type']!r} model, not a native crucible checkpoint "
+                             "(load it with transformers: hf:DIR)")
+    return raw

@@ -12,7 +12,11 @@ about 2.5 ms, so every run gets:
 - rlimits for CPU seconds, address space, processes, file size, open files, core dumps;
 - a deadline enforced from outside: on expiry the bwrap process is SIGKILLed and, with it, PID 1 of
   the sandbox, which takes every process in the namespace down (double-forked daemons included);
-- stdout/stderr drained concurrently and capped: a flood is cut and reported as `output_limit`.
+- stdout/stderr drained concurrently and capped: a flood is cut and reported as `output_limit`;
+- a minimal environment (`untrusted_env`) for bubblewrap itself, not only for the program: bwrap's
+  init process is PID 1 inside the sandbox and a fork of bwrap, so whatever bwrap was started with
+  is readable there at /proc/1/environ. `spawn` is the one place a sandbox (or, with
+  --unsafe-no-sandbox, the bare program) is started, and nothing secret goes on a command line.
 
 Statuses: ok, runtime_error, timeout, memory, output_limit, sandbox_error (infrastructure, never the
 model's fault). Languages add compile_error on top (see `crucible.languages`).
@@ -119,9 +123,20 @@ def require_sandbox(unsafe: bool) -> None:
         check_available()
 
 
-def bwrap_argv(workdir: Path, *, ro_binds: list[tuple[str, str]] = (), env: dict | None = None,
-               cwd: str = INSIDE) -> list[str]:
-    """The bubblewrap command line, up to and including `--`."""
+def untrusted_env(home: str = INSIDE, extra: dict | None = None) -> dict:
+    """The whole environment untrusted code (and the bubblewrap that holds it) starts with."""
+    return {"PATH": MINIMAL_PATH, "HOME": home, "LANG": "C.UTF-8", "TMPDIR": "/tmp", **(extra or {})}
+
+
+def spawn(argv: list[str], *, env: dict | None = None, home: str = INSIDE, **popen_kw) -> subprocess.Popen:
+    """Start a sandbox (`bwrap_argv` + ...) or an unsafe bare program with `untrusted_env(home, env)`
+    as its entire environment, never the caller's: every launcher of untrusted code goes through here."""
+    return subprocess.Popen(argv, env=untrusted_env(home, env), **popen_kw)
+
+
+def bwrap_argv(workdir: Path, *, ro_binds: list[tuple[str, str]] = (), cwd: str = INSIDE) -> list[str]:
+    """The bubblewrap command line, up to and including `--`. Start it with `spawn`: the program
+    inherits bwrap's environment, which is no longer cleared (and no variable is on this line)."""
     argv = [bwrap_path() or "bwrap", "--unshare-all", "--die-with-parent", "--new-session",
             "--hostname", "sandbox"]
     for d in SYSTEM_DIRS:
@@ -144,11 +159,6 @@ def bwrap_argv(workdir: Path, *, ro_binds: list[tuple[str, str]] = (), env: dict
     for d in ("/", "/dev", *(d for d in HIDDEN_DIRS if os.path.isdir(d))):
         argv += ["--remount-ro", d]
     argv += ["--unshare-user", "--disable-userns"]  # no nested user namespaces (kernel attack surface)
-    argv += ["--clearenv"]
-    full_env = {"PATH": MINIMAL_PATH, "HOME": INSIDE, "LANG": "C.UTF-8", "TMPDIR": "/tmp"}
-    full_env.update(env or {})
-    for k, v in full_env.items():
-        argv += ["--setenv", k, v]
     return argv + ["--"]
 
 
@@ -196,16 +206,15 @@ def run(argv: list[str], *, files: dict[str, str | bytes] | None = None, stdin: 
             if unsafe:
                 argv = [a.replace(INSIDE, str(work)) for a in argv]
                 prefix = []
-                popen_kw = dict(cwd=work, env={"PATH": MINIMAL_PATH, "HOME": str(work), "LANG": "C.UTF-8",
-                                               **(env or {})})
+                popen_kw = dict(env=env, cwd=work, home=str(work))
             elif not bwrap_path():
                 return _failed("bubblewrap (bwrap) is not installed", 0.0)
             elif uid is not None and (blocked := _untraversable(work)):
                 return _failed(f"work dir is not reachable by the sandbox uid: {blocked} is not "
                                "world-searchable (use a dir under /tmp)", 0.0)
             else:
-                prefix = bwrap_argv(work, ro_binds=ro_binds, env=env)
-                popen_kw = {}
+                prefix = bwrap_argv(work, ro_binds=ro_binds)
+                popen_kw = dict(env=env)
             if uid is not None:
                 popen_kw.update(user=uid, group=uid, extra_groups=[])
             return _supervise(prefix, argv, stdin, limits, popen_kw)
@@ -240,9 +249,9 @@ def _supervise(prefix: list[str], argv: list[str], stdin: bytes, limits: Limits,
     start = time.monotonic()
     report_r, report_w = os.pipe()
     try:
-        proc = subprocess.Popen(prefix + limited_argv(argv, limits, report_w), stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
-                                close_fds=True, pass_fds=(report_w,), **popen_kw)
+        proc = spawn(prefix + limited_argv(argv, limits, report_w), stdin=subprocess.PIPE,
+                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                     close_fds=True, pass_fds=(report_w,), **popen_kw)
     except OSError as e:
         os.close(report_r)
         return _failed(f"could not start sandbox: {e}", time.monotonic() - start)

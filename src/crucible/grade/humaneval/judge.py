@@ -42,7 +42,7 @@ from pathlib import Path
 
 from crucible.grade.humaneval import codec
 from crucible.languages.python import interpreter
-from crucible.sandbox import Limits, bwrap_argv, kill_sandbox, limited_argv
+from crucible.sandbox import Limits, bwrap_argv, kill_sandbox, limited_argv, spawn
 from crucible.sandbox.uids import lease_uid
 
 HERE = Path(__file__).resolve().parent
@@ -124,11 +124,12 @@ class Sandbox:
             argv = prefix[:-1] + ["--as-pid-1", "--"] + limited_argv(  # bash is PID 1:
                 [*python, f"{HARNESS}/server.py", str(theirs.fileno()), "pidns", "/tmp"],  # kill(-1) spares it
                 server_limits, report_fd)
-        kw = dict(user=uid, group=uid, extra_groups=[]) if uid is not None else {}
-        try:
-            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=self.stderr, pass_fds=(theirs.fileno(), report_fd),
-                                         start_new_session=True, cwd=self.workdir if self.unsafe else None, **kw)
+        kw = dict(cwd=self.workdir, home=str(self.workdir)) if self.unsafe else {}
+        if uid is not None:
+            kw.update(user=uid, group=uid, extra_groups=[])
+        try:  # spawn: the judge's own environment (API keys...) stays out of the sandbox
+            self.proc = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr,
+                              pass_fds=(theirs.fileno(), report_fd), start_new_session=True, **kw)
         except OSError as e:
             self.stop()
             raise ServerLost(f"could not start the sandbox: {e}", started=False) from None

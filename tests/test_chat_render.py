@@ -80,3 +80,58 @@ def test_completion_parts_inverts_an_assistant_turn(tok):
 def test_invalid_conversations(tok, messages, error):
     with pytest.raises(ValueError, match=error):
         render_conversation(tok, {"messages": messages})
+
+
+# Every role an OpenAI client sends: developer, consecutive same-role turns, tools, tool calls with
+# null content, tool results, a trailing system message.
+AGENT_MESSAGES = [
+    {"role": "developer", "content": "You are an agent."},
+    {"role": "system", "content": [{"type": "text", "text": "Use bash."}]},
+    {"role": "user", "content": "List the files."},
+    {"role": "user", "content": "Then stop."},
+    {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "bash", "arguments": "{\"command\": \"ls\"}"}}]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "a.py\nb.py"},
+    {"role": "tool", "tool_call_id": "call_2", "content": "done"},
+    {"role": "assistant", "content": "Two files."},
+    {"role": "assistant", "content": "Anything else?"},
+    {"role": "system", "content": "Be brief."},
+]
+TOOLS = [{"type": "function", "function": {"name": "bash", "description": "Run a command",
+                                           "parameters": {"type": "object", "properties": {"command": {"type": "string"}}}}}]
+
+
+def test_every_openai_role_folds_into_turns(tok):
+    ids = render_for_completion(tok, AGENT_MESSAGES)
+    assert tok.decode(ids) == (
+        "<|bos|><|user_start|>You are an agent.\n\nUse bash.\n\nList the files.\n\nThen stop.<|user_end|>"
+        "<|assistant_start|><tool_call>\n{\"name\": \"bash\", \"arguments\": {\"command\": \"ls\"}}\n</tool_call>"
+        "<|assistant_end|><|user_start|><tool_response>\na.py\nb.py\n</tool_response>\n\n<tool_response>\ndone\n"
+        "</tool_response><|user_end|><|assistant_start|>Two files.Anything else?<|assistant_end|>"
+        "<|user_start|>Be brief.<|user_end|><|assistant_start|>")
+
+
+def test_a_conversation_may_open_with_the_assistant(tok):
+    ids = render_for_completion(tok, [{"role": "assistant", "content": "Hi."}, {"role": "user", "content": "Yo"}])
+    assert tok.decode(ids) == ("<|bos|><|user_start|><|user_end|><|assistant_start|>Hi.<|assistant_end|>"
+                               "<|user_start|>Yo<|user_end|><|assistant_start|>")
+
+
+@pytest.mark.parametrize("cut", [3, 4, 7, 9, 10])
+def test_the_saved_template_folds_every_role_as_the_renderer(tok, tmp_path, cut):
+    from transformers import AutoTokenizer
+    tok.save(tmp_path)
+    auto = AutoTokenizer.from_pretrained(str(tmp_path))
+    messages = AGENT_MESSAGES[:cut]
+    if messages[-1]["role"] == "assistant":   # the renderer drops a final answer; the template keeps it
+        messages = messages + [{"role": "user", "content": "ok"}]
+    for tools in (None, TOOLS):
+        text = auto.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
+        assert auto.encode(text, add_special_tokens=False) == render_for_completion(tok, messages, tools)
+
+
+def test_tools_become_a_system_text(tok):
+    text = tok.decode(render_for_completion(tok, [{"role": "user", "content": "go"}], TOOLS))
+    assert text.startswith("<|bos|><|user_start|># Tools\n")
+    assert '<tools>\n{"type": "function", "function": {"name": "bash"' in text
+    assert text.endswith("</tool_call>\n\ngo<|user_end|><|assistant_start|>")

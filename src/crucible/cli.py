@@ -13,7 +13,7 @@ import sys
 
 # Order is the order of `crucible --help`. A module that is not there yet is skipped.
 COMMANDS = [
-    "exec", "eval", "report", "languages",
+    "exec", "eval", "report", "languages", "sandbox",
     "tokenizer", "data", "pretrain", "golf",
     "serve", "chat",
     "compare", "world", "vote", "probes", "gate", "mine", "curriculum", "run",

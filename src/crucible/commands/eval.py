@@ -7,6 +7,7 @@ examples:
   crucible eval puzzles --samples mixed.jsonl --out runs/pz         # per-language breakdown
   crucible eval humaneval --model native:ckpt/ --n 10 --temperature 0.8 --out runs/m
   crucible eval humaneval --model openai:my-model@http://127.0.0.1:8000/v1 --n 1 --limit 20 --out runs/o
+  crucible eval puzzles --samples s.jsonl --python-env envs/sci --out runs/pz-sci   # numpy etc. importable
 
 Re-running with the same --out grades (and samples) only what is missing.
 """
@@ -47,6 +48,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     gen.add_argument("--chat", action="store_true", help="prompt with the chat template, not as a completion")
     gen.add_argument("--runs", type=int, default=1, help="repeat the evaluation R times: mean ± σ of pass@1")
     gen.add_argument("--concurrency", type=int, default=8, help="requests in flight for openai: specs (default 8)")
+    p.add_argument("--python-env", metavar="DIR",
+                   help="let Python programs import the packages of this env (`crucible sandbox env`); "
+                        "default: the standard library only")
     p.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run untrusted code without bubblewrap (prints a warning on every run)")
     p.add_argument("--no-progress", action="store_true")
@@ -67,6 +71,8 @@ def main(args) -> int:
     from crucible.sandbox import require_sandbox
 
     ks = parse_ks(args.k)
+    if args.python_env and args.suite == "humaneval" and args.language.lower() not in ("python", "py", "python3"):
+        raise UsageError(f"--python-env applies to Python programs, not --language {args.language}")
     require_sandbox(args.unsafe_no_sandbox)  # every suite runs model-written code
     module = importlib.import_module(SUITES[args.suite])
     suite = module.load_suite(args)

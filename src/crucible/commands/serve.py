@@ -1,4 +1,4 @@
-"""Serve a model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models).
+"""Serve a model over an OpenAI-compatible HTTP API (/v1/completions, /v1/chat/completions, /v1/models, /tokenize).
 
 examples:
   crucible serve --model native:ckpt/ --port 8000
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import socket
 import sys
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from crucible.cli import UsageError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", required=True, metavar="SPEC", help="native:DIR, hf:DIR, vllm:DIR or openai:MODEL@URL")
+    p.add_argument("--model", required=True, metavar="SPEC", help="native:DIR or hf:DIR")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (0: any free one; the URL is printed)")
     p.add_argument("--name", help="model name clients send (default: the checkpoint directory's name)")
@@ -36,36 +37,44 @@ def default_name(spec: str) -> str:
 
 
 def main(args) -> int:
-    from crucible.generate.backends import BackendError, load_backend
-    from crucible.serve import make_server
+    import uvicorn
+
+    from crucible.generate.backends import BackendError
+    from crucible.serve import make_app
+    from crucible.serve.models import load_served
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port must be in 0..65535, got {args.port}")
     if args.max_tokens < 1:
         raise UsageError(f"--max-tokens must be >= 1, got {args.max_tokens}")
     try:
-        backend = load_backend(args.model)
-    except BackendError as e:
-        raise UsageError(str(e)) from None
-    name = args.name or default_name(args.model)
-    try:
-        server = make_server(backend, args.host, args.port, name=name, chat_max_tokens=args.max_tokens)
+        sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((args.host, args.port))
+        sock.listen(2048)   # clients may connect as soon as the URL is printed; uvicorn accepts later
     except OSError as e:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
-    server.verbose = not args.quiet
-    host, port = server.server_address[:2]
+    try:
+        model = load_served(args.model)
+    except BackendError as e:
+        sock.close()
+        raise UsageError(str(e)) from None
+    name = args.name or default_name(args.model)
+    host, port = sock.getsockname()[:2]
     try:
         public = not ipaddress.ip_address(host).is_loopback
     except ValueError:
         public = True
     if public:
         print(f"WARNING: listening on {host}, not loopback, with no authentication", file=sys.stderr)
+    config = uvicorn.Config(make_app(model, name, chat_max_tokens=args.max_tokens), log_level="warning" if args.quiet else "info",
+                            access_log=not args.quiet, timeout_graceful_shutdown=2)
+    server = uvicorn.Server(config)
     print(f"crucible serve: {args.model} as {name!r} on http://{host}:{port}/v1", flush=True)
     try:
-        server.serve_forever()
+        server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
-        backend.close()
+        model.close()
     return 0

@@ -51,6 +51,7 @@ class Generation:
     finish_reason: str = "stop"      # "stop" (stop sequence or end of text) or "length"
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    token_ids: list[int] | None = None   # the generated tokens, where the backend knows them (hf)
 
 
 class Backend(Protocol):

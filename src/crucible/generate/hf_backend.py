@@ -36,7 +36,9 @@ class HFBackend:
         try:
             # Remote code is trusted only for crucible's own checkpoints (the files are ours, copied in).
             trust = _model_type(path) == "crucible_gpt"
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            # trust_remote_code=False: the tokenizer needs no code, and leaving it unset makes
+            # transformers ask "Do you wish to run the custom code? [y/N]" for a crucible checkpoint
+            self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
             dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
             self.model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=trust)
             self.model = self.model.to(self.device).eval()
@@ -53,27 +55,27 @@ class HFBackend:
         self.lock = threading.Lock()
 
     def complete(self, prompt: str, n: int, params: GenParams, on_text: OnText | None = None) -> list[Generation]:
-        return self._generate([self._base_ids(prompt)] * n, params, on_text)
+        return self.generate_ids([self.base_ids(prompt)] * n, params, on_text)
 
     def complete_many(self, prompts: list[str], params: GenParams) -> list[Generation]:
         """One sample for each prompt, left-padded into one batch (sampling uses this when greedy)."""
-        return self._generate([self._base_ids(p) for p in prompts], params, None)
+        return self.generate_ids([self.base_ids(p) for p in prompts], params, None)
 
     def chat(self, messages: list[dict], n: int, params: GenParams, on_text: OnText | None = None) -> list[Generation]:
         if not getattr(self.tokenizer, "chat_template", None):
             raise BackendError(f"{self.spec}: the tokenizer has no chat template; prompt it as a base model")
         text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        return self._generate([ids] * n, params, on_text)
+        return self.generate_ids([ids] * n, params, on_text)
 
-    def _base_ids(self, prompt: str) -> list[int]:
+    def base_ids(self, prompt: str) -> list[int]:
         ids = self.tokenizer(prompt, add_special_tokens=True)["input_ids"]
         bos = self.tokenizer.bos_token_id
         if bos is not None and ids[:1] != [bos]:  # a tokenizer that does not add it (crucible's)
             ids = [bos] + ids
         return ids
 
-    def _generate(self, prompts: list[list[int]], params: GenParams, on_text: OnText | None) -> list[Generation]:
+    def generate_ids(self, prompts: list[list[int]], params: GenParams, on_text: OnText | None) -> list[Generation]:
         """One row per prompt, left-padded so that every row's new tokens start at the same column."""
         torch = self.torch
         sampling = params.temperature > 0
@@ -99,7 +101,7 @@ class HFBackend:
             text, hit = truncate_at_stop(text, params.stop)
             finished = hit or end is not None
             gens.append(Generation(text, "stop" if finished else "length", len(prompt),
-                                   len(new) if end is None else end))
+                                   len(new) if end is None else end, new[:end] if end is not None else new))
             if on_text:
                 rest = watch.streams[row].finish() if not watch.streams[row].stopped else ""
                 if rest:

@@ -21,6 +21,7 @@ from tqdm import tqdm
 from crucible.cli import UsageError
 from crucible.grade import INFRA, Suite, Verdict
 from crucible.metrics import pass_at_k_table, task_counts
+from crucible.sandbox.pyenv import claim_results_dir
 
 RESULTS = "results.jsonl"
 SUMMARY = "summary.json"
@@ -93,6 +94,8 @@ def grade_samples(suite: Suite, samples: list[dict], out: str | Path, *, ks=(1, 
     """Grade what is missing from `out/results.jsonl`, then write summary.json and summary.md."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    python_env = getattr(suite, "python_env", None)  # crucible.sandbox.pyenv: opt-in packages
+    claim_results_dir(out, python_env)  # never mixes envs in one results dir; records the env used
     workers = workers or os.cpu_count() or 1
     rows = load_results(out)
     done = {row_key(r["task_id"], r["language"], r["sample_index"]) for r in rows}
@@ -130,6 +133,8 @@ def grade_samples(suite: Suite, samples: list[dict], out: str | Path, *, ks=(1, 
             emit(key, verdict, True)
     bar.close()
     summary = summarize(suite.name, load_results(out), ks)
+    if python_env is not None:
+        summary["python_env"] = python_env.record()
     write_summary(out, summary)
     return summary
 
@@ -188,6 +193,10 @@ def render_markdown(summary: dict) -> str:
             else:
                 cells.append("—")
         lines.append(f"| {name} | {g['n_tasks']} | {g['n_samples']} | " + " | ".join(cells) + " |")
+    if summary.get("python_env"):
+        env = summary["python_env"]
+        packages = ", ".join(f"{n} {v}" for n, v in env["packages"].items())
+        lines += ["", f"Python env: {env['dir']} (id {env['id']}): {packages}"]
     lines += ["", "| status | count |", "|---|---:|"]
     for status, count in sorted(summary["status_counts"].items(), key=lambda kv: -kv[1]):
         note = " (infrastructure)" if status in INFRA else ""

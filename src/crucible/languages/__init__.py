@@ -69,9 +69,11 @@ def get(name: str) -> Language:
 
 
 def run_program(lang: str | Language, source: str, *, stdin: bytes | str = b"", limits: Limits | None = None,
-                unsafe: bool = False) -> Outcome:
+                unsafe: bool = False, python_env=None) -> Outcome:
+    """`python_env` (a `crucible.sandbox.pyenv.PythonEnv`) applies to Python programs only."""
     language = get(lang) if isinstance(lang, str) else lang
-    return language.run(source, stdin=stdin, limits=limits or Limits(), unsafe=unsafe)
+    extra = {"python_env": python_env} if python_env is not None and language.name == "python" else {}
+    return language.run(source, stdin=stdin, limits=limits or Limits(), unsafe=unsafe, **extra)
 
 
 FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)

@@ -2,18 +2,27 @@
 
 The sandbox sees /usr only, so the interpreter is Debian's /usr/bin/python3 (override with
 CRUCIBLE_SANDBOX_PYTHON); the project's own interpreter usually lives under a home directory that
-the sandbox must not see.
+the sandbox must not see. Packages are opt-in: `python_env` (a `crucible.sandbox.pyenv` env) is
+bound read-only and put on sys.path by a launcher; see that module for why this way.
+
+A program that dies of `No module named 'X'` gets the detail "missing module X" (still a
+runtime_error: the model chose to import it), so reports can count what the environment lacked.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 from functools import lru_cache
 
 from crucible.languages import Language
 from crucible.sandbox import INSIDE, Limits, Outcome, run
+from crucible.sandbox.pyenv import BOOT, INSIDE_SITE, THREAD_ENV, PythonEnv
+
+MISSING_MODULE = "missing module"
+NO_MODULE = re.compile(r"(?:ModuleNotFoundError|ImportError)\b[^:\n]*: No module named '([^']+)'")
 
 
 def interpreter() -> str | None:
@@ -35,10 +44,37 @@ def version() -> str | None:
     return out.stdout.strip().removeprefix("Python ") or None
 
 
-def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe: bool = False) -> Outcome:
-    out = run([interpreter(), "-I", "-S", f"{INSIDE}/main.py"], files={"main.py": source}, stdin=stdin,
-              limits=limits, unsafe=unsafe)
-    return reclassify_syntax_error(out)
+def launch(python_env: PythonEnv | None, unsafe: bool, *flags: str) -> tuple[list[str], list, dict]:
+    """(argv up to the script path, read-only binds, environment variables) to run Python in the
+    sandbox: bare `-I -S` by default; with an env, its launcher, its site dir and one-thread BLAS."""
+    python = [interpreter(), "-I", "-S", *flags]
+    if python_env is None:
+        return python, [], {}
+    site = str(python_env.site) if unsafe else INSIDE_SITE  # unsafe: nothing is bound, the host path is used
+    return [*python, "-c", BOOT, site], python_env.ro_binds(), dict(THREAD_ENV)
+
+
+def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe: bool = False,
+               python_env: PythonEnv | None = None) -> Outcome:
+    prefix, binds, variables = launch(python_env, unsafe)
+    out = run([*prefix, f"{INSIDE}/main.py"], files={"main.py": source}, stdin=stdin, limits=limits,
+              ro_binds=binds, env=variables, unsafe=unsafe)
+    return name_missing_module(reclassify_syntax_error(out))
+
+
+def missing_module(text: str) -> str | None:
+    """The module named by a `No module named 'X'` error that `text` starts with, if any."""
+    m = NO_MODULE.match(text)
+    return m.group(1) if m else None
+
+
+def name_missing_module(out: Outcome) -> Outcome:
+    """A crash whose final error (the last stderr line) is a missing module says which one."""
+    last = out.stderr.strip().splitlines()[-1:] or [""]
+    module = missing_module(last[0]) if out.status == "runtime_error" else None
+    if module:
+        out.detail = f"{MISSING_MODULE} {module}"
+    return out
 
 
 def reclassify_syntax_error(out: Outcome) -> Outcome:

@@ -18,10 +18,25 @@ never asked to predict them). Rendering ids and mask together keeps them aligned
 assistant turn, followed by <|assistant_start|>. The same format is the chat template saved with
 the tokenizer (`tokenizer.CHAT_TEMPLATE`), for vLLM and transformers.
 
+`render_conversation` (training data) insists on the format's shape: strict user/assistant turns.
+`render_for_completion` (serving) first folds any well-formed OpenAI message list into that shape
+(`fold_messages`), the same way the chat template does:
+- system and developer messages join the next user turn's text (after a blank line); one left at
+  the end becomes a user turn; `tools` (OpenAI function schemas) become a system text first
+  (`tools_text`, Hermes/Qwen style: the schemas inside <tools></tools>, calls written as
+  <tool_call>{"name": ..., "arguments": ...}</tool_call>);
+- consecutive user (or tool) messages are one user turn, joined by a blank line; consecutive
+  assistant messages are one assistant turn;
+- a tool result is user text `<tool_response>\n{content}\n</tool_response>` (Qwen's rendering);
+- an assistant's tool_calls are appended to its text as <tool_call> blocks; null content is "";
+- a conversation that starts with an assistant gets an empty user turn first.
+
 Not covered: multiple tool languages, images, or a separate system role.
 """
 
 from __future__ import annotations
+
+import json
 
 
 def _messages(conversation) -> list[dict]:
@@ -96,9 +111,10 @@ def render_conversation(tokenizer, conversation, *, max_tokens: int | None = Non
     return ids, mask
 
 
-def render_for_completion(tokenizer, conversation) -> list[int]:
-    """Prompt ids: the conversation (minus a final assistant turn) and <|assistant_start|>."""
-    messages = _messages(conversation)
+def render_for_completion(tokenizer, conversation, tools: list | None = None) -> list[int]:
+    """Prompt ids: the conversation folded into user/assistant turns (`fold_messages`), minus a final
+    assistant turn, and <|assistant_start|>."""
+    messages = fold_messages(conversation["messages"] if isinstance(conversation, dict) else conversation, tools)
     if messages[-1]["role"] == "assistant":
         messages = messages[:-1]
     ids, _ = render_conversation(tokenizer, messages)
@@ -127,3 +143,80 @@ def completion_parts(tokenizer, ids: list[int]) -> list[dict]:
     if current:
         flush()
     return parts
+
+
+def _text(content, index: int) -> str:
+    """A message's text: a string, null, or OpenAI's list of {"type": "text", "text": ...} parts."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) and isinstance(p.get("text", ""), str) for p in content):
+        return "".join(p.get("text", "") for p in content)
+    raise ValueError(f"message {index}: content must be a string, null or a list of text parts")
+
+
+def tool_call_text(call: dict) -> str:
+    """One OpenAI tool call as the model writes it. `arguments` (a JSON string in OpenAI's API) is
+    written as it is; a dict is written as JSON."""
+    function = call.get("function", call)
+    arguments = function.get("arguments", {})
+    arguments = arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+    return f'<tool_call>\n{{"name": {json.dumps(function.get("name"), ensure_ascii=False)}, "arguments": {arguments}}}\n</tool_call>'
+
+
+def tools_text(tools: list) -> str:
+    """The tool schemas as a system text (Hermes/Qwen style)."""
+    schemas = "\n".join(json.dumps(t, ensure_ascii=False) for t in tools)
+    return ("# Tools\n\nYou may call one or more functions to assist with the user query. The function "
+            f"signatures are within <tools></tools>:\n<tools>\n{schemas}\n</tools>\n\nFor each call, write "
+            '<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>')
+
+
+def fold_messages(messages: list, tools: list | None = None) -> list[dict]:
+    """Any well-formed OpenAI message list as alternating user/assistant messages (module docstring)."""
+    if not isinstance(messages, list) or not messages:
+        raise ValueError("a conversation needs a non-empty list of messages")
+    turns: list[dict] = []
+    system = [tools_text(tools)] if tools else []
+
+    def user(text: str) -> None:
+        nonlocal system
+        text = "\n\n".join(system + ([text] if text or not system else []))
+        system = []
+        if turns and turns[-1]["role"] == "user":
+            turns[-1]["content"] += "\n\n" + text
+        else:
+            turns.append({"role": "user", "content": text})
+
+    for i, m in enumerate(messages):
+        role = m.get("role") if isinstance(m, dict) else None
+        if role in ("system", "developer"):
+            system.append(_text(m.get("content"), i))
+        elif role == "user":
+            user(_text(m.get("content"), i))
+        elif role == "tool":
+            user(f"<tool_response>\n{_text(m.get('content'), i)}\n</tool_response>")
+        elif role == "assistant":
+            content = m.get("content")
+            parts = _assistant_parts(content, i) if isinstance(content, list) and any(
+                isinstance(p, dict) and p.get("type") in ("python", "python_output") for p in content) \
+                else [("text", _text(content, i))]
+            calls = m.get("tool_calls") or []
+            if not isinstance(calls, list) or not all(isinstance(c, dict) for c in calls):
+                raise ValueError(f"message {i}: tool_calls must be a list of objects")
+            parts += [("text", tool_call_text(c)) for c in calls]
+            if not turns:
+                user("")
+            if turns[-1]["role"] != "assistant":
+                turns.append({"role": "assistant", "content": []})
+            for kind, text in parts:   # adjacent text parts are one text: tokenized as the template's
+                if kind == "text" and turns[-1]["content"] and turns[-1]["content"][-1]["type"] == "text":
+                    turns[-1]["content"][-1]["text"] += text
+                else:
+                    turns[-1]["content"].append({"type": kind, "text": text})
+        else:
+            raise ValueError(f"message {i}: role must be system, developer, user, assistant or tool")
+    if system:
+        user("")
+    return turns

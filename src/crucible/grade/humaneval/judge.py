@@ -41,8 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crucible.grade.humaneval import codec
-from crucible.languages.python import interpreter
+from crucible.languages.python import launch
 from crucible.sandbox import Limits, bwrap_argv, kill_sandbox, limited_argv, spawn
+from crucible.sandbox.pyenv import load as load_env
 from crucible.sandbox.uids import lease_uid
 
 HERE = Path(__file__).resolve().parent
@@ -85,8 +86,9 @@ class CandidateError(Exception):
 class Sandbox:
     """One candidate server in bubblewrap, with a leased uid and a private work dir; restartable."""
 
-    def __init__(self, limits: Limits, unsafe: bool, base: Path):
+    def __init__(self, limits: Limits, unsafe: bool, base: Path, python_env=None):
         self.limits, self.unsafe, self.base = limits, unsafe, base
+        self.python_env = python_env  # crucible.sandbox.pyenv.PythonEnv: packages the candidate may import
         self.proc = None
         self.harness = base / "harness"  # a copy the unprivileged uid can read, wherever the checkout is
         if not self.harness.exists():
@@ -113,13 +115,13 @@ class Sandbox:
         lim = self.limits
         server_limits = Limits(timeout_s=SERVER_CPU_S, memory_mb=lim.memory_mb, max_procs=lim.max_procs,
                                max_file_mb=lim.max_file_mb, max_open_files=lim.max_open_files)
-        python = [interpreter(), "-I", "-S", "-B"]
+        python, env_binds, env_vars = launch(self.python_env, self.unsafe, "-B")
         if self.unsafe:
             argv = limited_argv([*python, str(self.harness / "server.py"), str(theirs.fileno()), "killpg",
                                  str(self.workdir)], server_limits, report_fd)
         else:
             binds = [(str(self.harness / n), f"{HARNESS}/{n}") for n in SERVER_FILES]
-            prefix = bwrap_argv(self.workdir, ro_binds=binds)
+            prefix = bwrap_argv(self.workdir, ro_binds=binds + env_binds)
             assert prefix[-1] == "--"
             argv = prefix[:-1] + ["--as-pid-1", "--"] + limited_argv(  # bash is PID 1:
                 [*python, f"{HARNESS}/server.py", str(theirs.fileno()), "pidns", "/tmp"],  # kill(-1) spares it
@@ -129,7 +131,7 @@ class Sandbox:
             kw.update(user=uid, group=uid, extra_groups=[])
         try:  # spawn: the judge's own environment (API keys...) stays out of the sandbox
             self.proc = spawn(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=self.stderr,
-                              pass_fds=(theirs.fileno(), report_fd), start_new_session=True, **kw)
+                              pass_fds=(theirs.fileno(), report_fd), start_new_session=True, env=env_vars, **kw)
         except OSError as e:
             self.stop()
             raise ServerLost(f"could not start the sandbox: {e}", started=False) from None
@@ -343,10 +345,10 @@ class Task:
 
 
 class Judge:
-    def __init__(self, limits: Limits, unsafe: bool, base: Path):
+    def __init__(self, limits: Limits, unsafe: bool, base: Path, python_env=None):
         self.limits = limits
         self.cpu_s = max(1, int(limits.timeout_s + 0.999))
-        self.sandbox = Sandbox(limits, unsafe, base)
+        self.sandbox = Sandbox(limits, unsafe, base, python_env)
         self.tasks: dict[str, Task] = {}
 
     def task(self, problem: dict) -> Task:
@@ -482,7 +484,8 @@ def main() -> int:
     replies = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # stray prints go to stderr, never into the replies
     limits = Limits(**config["limits"])
-    judge = Judge(limits, config["unsafe"], Path(config["base"]))
+    python_env = load_env(config["python_env"]) if config.get("python_env") else None
+    judge = Judge(limits, config["unsafe"], Path(config["base"]), python_env)
     try:
         for line in sys.stdin:
             job = json.loads(line)

@@ -44,8 +44,9 @@ def sweep_stale_dirs() -> None:
 class JudgeClient:
     """One judge process, started on first use and restarted after a crash or a hang."""
 
-    def __init__(self, limits: Limits, unsafe: bool, stopping: threading.Event | None = None):
-        self.limits, self.unsafe = limits, unsafe
+    def __init__(self, limits: Limits, unsafe: bool, stopping: threading.Event | None = None,
+                 python_env=None):
+        self.limits, self.unsafe, self.python_env = limits, unsafe, python_env
         self.stopping = stopping or threading.Event()
         self.proc: subprocess.Popen | None = None
         self.base: Path | None = None
@@ -55,7 +56,7 @@ class JudgeClient:
         self.base = Path(tempfile.mkdtemp(prefix=f"{BASE_PREFIX}{os.getpid()}-"))
         os.chmod(self.base, 0o711)  # the sandbox uid must reach its work dir inside, not list others
         config = {"limits": asdict(self.limits), "unsafe": self.unsafe, "base": str(self.base),
-                  "parent": os.getpid()}
+                  "parent": os.getpid(), "python_env": str(self.python_env.root) if self.python_env else None}
         self.proc = subprocess.Popen([sys.executable, "-m", "crucible.grade.humaneval.judge", json.dumps(config)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
         self.buf = b""
@@ -116,8 +117,9 @@ class JudgeClient:
 
 
 def grade(jobs: Iterable[tuple[str, dict, str]], workers: int, limits: Limits,
-          unsafe: bool = False) -> Iterator[tuple[str, Verdict]]:
-    """Grade (key, problem, completion) jobs on `workers` judges; yield (key, verdict) as they finish."""
+          unsafe: bool = False, python_env=None) -> Iterator[tuple[str, Verdict]]:
+    """Grade (key, problem, completion) jobs on `workers` judges; yield (key, verdict) as they finish.
+    `python_env` (crucible.sandbox.pyenv.PythonEnv): packages the candidates may import."""
     jobs = list(jobs)
     if not jobs:
         return
@@ -127,7 +129,7 @@ def grade(jobs: Iterable[tuple[str, dict, str]], workers: int, limits: Limits,
         todo.put(job)
     done: queue.SimpleQueue = queue.SimpleQueue()
     stop = threading.Event()
-    clients = [JudgeClient(limits, unsafe, stop) for _ in range(max(1, min(workers, len(jobs))))]
+    clients = [JudgeClient(limits, unsafe, stop, python_env) for _ in range(max(1, min(workers, len(jobs))))]
 
     def work(client: JudgeClient) -> None:
         try:

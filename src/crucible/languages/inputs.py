@@ -13,8 +13,9 @@ What the driver's report can be trusted for: a candidate can forge it (it runs a
 only its own outputs — the expected outputs never enter the sandbox, so forging gains nothing a
 correct program would not print anyway.
 
-Not covered: per-input wall deadlines (the sandbox's deadline covers the whole batch) and programs
-that read files other than stdin.
+Not covered: per-input wall deadlines (the sandbox's deadline covers the whole batch), programs
+that read files other than stdin, and opt-in package envs (`crucible.sandbox.pyenv`): the batch
+runs with the standard library only.
 """
 
 from __future__ import annotations
@@ -84,13 +85,14 @@ def run_on_inputs(lang: str, program: str, inputs: list[str], *, limits: Limits 
     language = get(lang)
     if language.name != "python":
         return [run_program(language, program, stdin=text, limits=limits, unsafe=unsafe) for text in inputs]
-    from crucible.languages.python import interpreter
+    from crucible.languages.python import launch, name_missing_module
 
     per_input_s = max(1, round(limits.timeout_s))
     batch = replace(limits, timeout_s=per_input_s * max(1, len(inputs)) + 1)
     cap = max(1024, limits.output_bytes // (len(inputs) + 1))
     files = {"driver.py": DRIVER, "candidate.py": program, **{f"in{i}": text for i, text in enumerate(inputs)}}
-    out = run([interpreter(), "-I", "-S", f"{INSIDE}/driver.py", INSIDE, str(len(inputs)), str(per_input_s), str(cap)],
+    python, _, _ = launch(None, unsafe)  # the standard library only (no opt-in package env here)
+    out = run([*python, f"{INSIDE}/driver.py", INSIDE, str(len(inputs)), str(per_input_s), str(cap)],
               files=files, limits=batch, unsafe=unsafe)
     if out.status != "ok":
         return [out] * len(inputs)
@@ -106,7 +108,8 @@ def run_on_inputs(lang: str, program: str, inputs: list[str], *, limits: Limits 
     outcomes = []
     for rc, cpu, stdout, stderr in report:
         status, detail = classify(rc, stderr, None, cpu, per_input)
-        outcomes.append(Outcome(status, rc, stdout, stderr, out.wall_s / len(inputs), round(cpu, 4), detail=detail))
+        outcomes.append(name_missing_module(Outcome(status, rc, stdout, stderr, out.wall_s / len(inputs),
+                                                    round(cpu, 4), detail=detail)))
     return outcomes
 
 

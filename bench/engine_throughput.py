@@ -59,16 +59,17 @@ def main() -> int:
 
     import torch
 
-    from crucible.model import hf, tiny
+    from crucible import testing
+    from crucible.model import hf
     from crucible.model.engine import Engine, SamplingParams
     from crucible.model.gpt import KVCache
 
     torch.set_num_threads(args.threads)
-    tok = tiny.tokenizer(args.vocab)
-    model = tiny.random_gpt(tok, n_layer=args.depth, n_embd=args.width, n_head=args.width // 64,
+    tok = testing.tokenizer(args.vocab)
+    model = testing.random_gpt(tok, n_layer=args.depth, n_embd=args.width, n_head=args.width // 64,
                             n_kv_head=max(1, args.width // 128), seq_len=1024)
     print(model.summary())
-    text = "\n".join(tiny.corpus())
+    text = "\n".join(testing.corpus())
     ids = tok.encode(text[:20000])
     prompt = ids[:args.prompt_tokens]
     long_prompt = ids[:args.long_prompt_tokens]

@@ -7,8 +7,8 @@ training time is spent; the schedules follow the clock. Then each final checkpoi
 with `crucible golf export` (int6 blocks, int8 tables, zstd 22) and scored with `crucible golf
 eval` (sliding window, stride = window / 2) on the same validation tokens.
 
-  ours:     recipes/default.toml (NorMuon) + SWA over the warm-down + int6 QAT for the last 15%
-  baseline: recipes/baseline_adamw.toml (AdamW, no averaging, no QAT)
+  ours:     the shipped default recipe (NorMuon) + SWA over the warm-down + int6 QAT for the last 15%
+  baseline: the shipped baseline_adamw recipe (AdamW, no averaging, no QAT)
 Same model (depth 4, width 256), batch, data and budget. Target: ours better by >= 0.05 bpb.
 
   .venv/bin/python bench/pretrain_bpb.py --minutes 4 --json out.json
@@ -55,9 +55,9 @@ def main() -> int:
               "--eval-every", "0", "--val-tokens", str(args.val_tokens), "--threads", "1", "--no-progress",
               "--log-every", "50"]
     runs = {
-        "ours": ["--config", "recipes/default.toml", "--average", "swa", "--swa-every", "5",
+        "ours": ["--config", "default", "--average", "swa", "--swa-every", "5",
                  "--qat-bits", "6", "--qat-start", "0.85"],
-        "adamw": ["--config", "recipes/baseline_adamw.toml"],
+        "adamw": ["--config", "baseline_adamw"],
     }
     procs = {}
     for name, extra in runs.items():

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from crucible.model import tiny
+from crucible import testing
 from crucible.model.gpt import GPT
 
 DOCS = [{"context": "def add(a, b):\n    return", "choices": [" a + b", " a - b"], "gold": 0},
@@ -63,8 +63,8 @@ def main() -> int:
 
     os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     root = Path(tempfile.mkdtemp(prefix="crucible-clients-"))
-    tok = tiny.tokenizer()
-    tiny.random_gpt(tok, seq_len=256).save_pretrained(root / "gpt", tok)
+    tok = testing.tokenizer()
+    testing.random_gpt(tok, seq_len=256).save_pretrained(root / "gpt", tok)
     write_task(root)
     proc, url = start(f"native:{root / 'gpt'}")
     try:

@@ -36,9 +36,9 @@ RESETS = [0]   # connections the server reset (the client retried)
 def checkpoint(root: Path) -> Path:
     import torch
 
-    from crucible.model import tiny
-    tok = tiny.tokenizer()
-    model = tiny.random_gpt(tok, seq_len=8192)
+    from crucible import testing
+    tok = testing.tokenizer()
+    model = testing.random_gpt(tok, seq_len=8192)
     with torch.no_grad():
         h = model.model.embed_tokens.weight[:64]
         spread = model.lm_head(torch.nn.functional.rms_norm(h, (h.size(-1),))).std()

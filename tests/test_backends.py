@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crucible.generate.backends import BackendError, GenParams, load_backend
-from crucible.generate.tiny import SMALL_TALK, TOY_TASK, demo_model
+from crucible.testing import SMALL_TALK, TOY_TASK, demo_model
 
 
 @pytest.fixture(scope="module")
@@ -15,10 +15,10 @@ def hf():
 
 @pytest.fixture(scope="module")
 def native_dir(tmp_path_factory):
-    from crucible.model import tiny
+    from crucible import testing
 
     out = tmp_path_factory.mktemp("native")
-    tiny.random_gpt(tiny.tokenizer()).save_pretrained(out, tiny.tokenizer())
+    testing.random_gpt(testing.tokenizer()).save_pretrained(out, testing.tokenizer())
     return out
 
 

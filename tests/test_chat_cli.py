@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from crucible.generate.tiny import TOY_TASK, demo_model
+from crucible.testing import TOY_TASK, demo_model
 
 
 @pytest.fixture(scope="module")

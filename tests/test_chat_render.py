@@ -2,13 +2,13 @@
 
 import pytest
 
-from crucible.model import tiny
+from crucible import testing
 from crucible.model.chat import completion_parts, render_conversation, render_for_completion
 
 
 @pytest.fixture(scope="module")
 def tok():
-    return tiny.tokenizer(384)
+    return testing.tokenizer(384)
 
 
 CONVERSATION = {"messages": [

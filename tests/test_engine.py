@@ -4,7 +4,7 @@ and tool use through the real sandbox."""
 import pytest
 import torch
 
-from crucible.model import tiny
+from crucible import testing
 from crucible.model.engine import Engine, SamplingParams, format_tool_result, sample_next
 from crucible.sandbox import Limits, Outcome
 
@@ -12,12 +12,12 @@ from crucible.sandbox import Limits, Outcome
 
 @pytest.fixture(scope="module")
 def tok():
-    return tiny.tokenizer(384)
+    return testing.tokenizer(384)
 
 
 @pytest.fixture(scope="module")
 def engine(tok):
-    return Engine(tiny.random_gpt(tok, n_layer=2), tok, tools=False)
+    return Engine(testing.random_gpt(tok, n_layer=2), tok, tools=False)
 
 
 def greedy_reference(model, prompt, steps):
@@ -113,7 +113,7 @@ def script_model(tok, *pieces):
     for piece in pieces:
         for a, b in zip(piece, piece[1:]):
             assert transitions.setdefault(a, b) == b, f"token {a} would need two successors"
-    return tiny.bigram_gpt(tok, transitions, default=tok.encode("x")[0])
+    return testing.bigram_gpt(tok, transitions, default=tok.encode("x")[0])
 
 
 def chat_prompt(tok, text="hi"):
@@ -211,7 +211,7 @@ def test_batches_split_to_fit_the_cache_budget(engine, tok):
 
 def test_decoding_follows_weights_changed_in_place(tok):
     """The decoding path caches prepacked weights; an in-place update (a training step) must show."""
-    model = tiny.random_gpt(tok, n_layer=2)
+    model = testing.random_gpt(tok, n_layer=2)
     engine = Engine(model, tok, tools=False)
     prompt = tok.encode("def f(x):\n    return")
     params = SamplingParams(max_tokens=10, ignore_eos=True)

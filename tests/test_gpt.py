@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from crucible.model import tiny
+from crucible import testing
 from crucible.model.gpt import GPT, GPTConfig, KVCache, NotACheckpoint
 
 VARIANTS = {"plain": {}, "tied": {"tie_embeddings": True},
@@ -14,7 +14,7 @@ VARIANTS = {"plain": {}, "tied": {"tie_embeddings": True},
 
 @pytest.fixture(scope="module", params=list(VARIANTS))
 def model(request):
-    return tiny.random_gpt(vocab_size=320, **VARIANTS[request.param])
+    return testing.random_gpt(vocab_size=320, **VARIANTS[request.param])
 
 
 def test_from_depth_derives_the_shape():
@@ -126,7 +126,7 @@ def test_param_groups_partition(model):
 
 
 def test_save_and_load(model, tmp_path):
-    tok = tiny.tokenizer(320)
+    tok = testing.tokenizer(320)
     model.save_pretrained(tmp_path, tok)
     again = GPT.from_pretrained(tmp_path)
     assert again.config == model.config
@@ -156,7 +156,7 @@ def test_decoding_path_matches_and_never_touches_training(model):
 
 
 def test_training_forward_compiles_without_graph_breaks():
-    model = tiny.random_gpt(vocab_size=320, unet_skips=True, value_embeds=True, n_layer=4).train()
+    model = testing.random_gpt(vocab_size=320, unet_skips=True, value_embeds=True, n_layer=4).train()
     idx = torch.randint(0, 320, (2, 16))
     explained = torch._dynamo.explain(model)(idx, idx)
     assert explained.graph_break_count == 0, [b.reason for b in explained.break_reasons]

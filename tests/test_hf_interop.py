@@ -5,7 +5,8 @@ import json
 import pytest
 import torch
 
-from crucible.model import hf, tiny
+from crucible import testing
+from crucible.model import hf
 from crucible.model.gpt import GPT
 
 VARIANTS = {"plain": {}, "tied": {"tie_embeddings": True},
@@ -15,12 +16,12 @@ VARIANTS = {"plain": {}, "tied": {"tie_embeddings": True},
 
 @pytest.fixture(scope="module")
 def tok():
-    return tiny.tokenizer(384)
+    return testing.tokenizer(384)
 
 
 @pytest.fixture(scope="module", params=list(VARIANTS))
 def checkpoint(request, tok, tmp_path_factory):
-    model = tiny.random_gpt(tok, seed=1, **VARIANTS[request.param])
+    model = testing.random_gpt(tok, seed=1, **VARIANTS[request.param])
     path = tmp_path_factory.mktemp(request.param)
     model.save_pretrained(path, tok)
     return model, path
@@ -96,7 +97,7 @@ def test_tokenizer_travels_with_checkpoint(checkpoint, tok):
 
 
 def test_tiny_llama(tok, tmp_path):
-    hf.save_tiny_llama(tmp_path, tok)
+    testing.save_tiny_llama(tmp_path, tok)
     model = hf.load_hf(tmp_path)
     assert type(model).__name__ == "LlamaForCausalLM" and model.config.num_hidden_layers == 2
     out = model.generate(torch.tensor([tok.encode("x = ")]), max_new_tokens=5, do_sample=False,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from crucible.cli import main as cli
-from crucible.model import tiny
+from crucible import testing
 from crucible.model.engine import Engine
 from crucible.model.gpt import GPT, NotACheckpoint
 
@@ -56,7 +56,7 @@ def test_library_names_the_directory_and_what_is_missing(tmp_path, make, why, lo
 
 
 def test_engine_needs_the_tokenizer_too(tmp_path):
-    tiny.random_gpt(tiny.tokenizer(320)).save_pretrained(tmp_path)  # weights, no tokenizer
+    testing.random_gpt(testing.tokenizer(320)).save_pretrained(tmp_path)  # weights, no tokenizer
     assert isinstance(GPT.from_pretrained(tmp_path), GPT)
     with pytest.raises(NotACheckpoint, match=r"no tokenizer\.json"):
         Engine.load(tmp_path)

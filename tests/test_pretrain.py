@@ -1,5 +1,5 @@
-"""The pretraining loop: overfits a batch, learns on the default corpus, resumes bit-exactly,
-and the CLI's recipe / flag handling."""
+"""The pretraining loop: overfits a batch, learns on the default corpus, resumes bit-exactly, the
+shared step's token-mean normalisation, and the CLI's recipe / flag / resume handling."""
 
 import json
 import math
@@ -10,17 +10,18 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+import crucible
+from crucible import testing
 from crucible.cli import main as cli
 from crucible.data.prepare import prepare
 from crucible.data.shards import TokenStream
 from crucible.model.gpt import GPT, GPTConfig
 from crucible.model.tokenizer import Tokenizer
-from crucible.train.config import PretrainConfig, build_config
+from crucible.train import dist, loop
+from crucible.train.config import RECIPES, ConfigError, PretrainConfig, build_config
 from crucible.train.evaluate import evaluate_bpb
 from crucible.train.optim import build_optimizers
-from crucible.train.pretrain import LossModule, train
-
-
+from crucible.train.pretrain import language_model_loss, train
 
 STDLIB = Path(sysconfig.get_paths()["stdlib"])
 
@@ -45,11 +46,11 @@ def test_tiny_model_overfits_a_batch(data_dir):
     torch.manual_seed(0)
     x, y = TokenStream(data_dir, "train").batch(0, 4, 32)
     model = GPT(GPTConfig.from_depth(2, 512, seq_len=32, n_embd=64))
-    step = LossModule(model)
+    step = loop.TrainModule(model, language_model_loss())
     opts = build_optimizers(model, PretrainConfig(optimizer="normuon", embedding_lr=0.1, matrix_lr=0.04))
     first = None
     for _ in range(60):
-        loss = step(x, y)
+        loss = step((x, y))
         first = first if first is not None else loss.item()
         loss.backward()
         for o in opts:
@@ -112,11 +113,16 @@ def test_recipe_errors_name_file_and_line(tmp_path, capsys):
     assert cli(["pretrain", "--optimizer", "sgd"]) == 2
 
 
-def test_recipes_in_repo_are_valid():
-    recipes = sorted((Path(__file__).parents[1] / "recipes").glob("*.toml"))
-    assert len(recipes) >= 3
+def test_shipped_recipes_are_valid_and_found_by_name():
+    recipes = sorted(RECIPES.glob("*.toml"))
+    assert RECIPES.parent == Path(crucible.__file__).parent      # inside the package: ships in the wheel
+    assert len(recipes) >= 4
     for r in recipes:
         build_config(r)
+    assert build_config("pretrain_tiny").depth == 2
+    assert build_config("golf.toml").max_minutes == 10.0
+    with pytest.raises(ConfigError, match="shipped recipes: .*pretrain_tiny"):
+        build_config("recipes/pretrain_tiny.toml")      # a path that does not exist is not a name
 
 
 def test_cli_stop_resume_and_refuse_overwrite(data_dir, tmp_path, capsys):
@@ -134,7 +140,8 @@ def test_cli_stop_resume_and_refuse_overwrite(data_dir, tmp_path, capsys):
 
 def test_ddp_and_fsdp2_under_torchrun_agree(data_dir, tmp_path):
     """Two CPU ranks (gloo): DDP and FSDP2 (sharded Muon through DTensor gathers) must train the
-    same model: identical logged losses and final bpb."""
+    same model: identical logged losses and final bpb. 545 validation tokens make 17 windows: rank 0
+    scores 5 batches of 2, rank 1 only 4, and FSDP2's evaluation must still keep the ranks in step."""
     import subprocess
     import sys
 
@@ -144,7 +151,7 @@ def test_ddp_and_fsdp2_under_torchrun_agree(data_dir, tmp_path):
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "crucible", "pretrain", "--data", str(data_dir), "--out", str(out), "--depth", "2",
                "--n-embd", "64", "--seq-len", "32", "--batch-size", "2", "--max-steps", "4", "--log-every", "1",
-               "--val-tokens", "1024", "--dist", mode, "--threads", "1", "--no-progress", "--qat-bits", "6",
+               "--val-tokens", "545", "--dist", mode, "--threads", "1", "--no-progress", "--qat-bits", "6",
                "--qat-start", "0.5", "--dtype", "float32"]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**__import__("os").environ,
                                                                                       "OMP_NUM_THREADS": "1"})
@@ -186,9 +193,72 @@ def test_weight_averagers():
 
 
 def test_flops_per_token_counts_matmuls_and_attention():
-    from crucible.train.pretrain import flops_per_token, peak_flops
+    from crucible.train.loop import peak_flops
+    from crucible.train.pretrain import flops_per_token
 
     model = GPT(GPTConfig.from_depth(2, 512, seq_len=64, n_embd=64))
     c = model.config
     assert flops_per_token(model) == 6 * model.num_params(embeddings=False) + 12 * c.n_layer * c.n_embd * c.seq_len
     assert peak_flops(torch.device("cpu")) is None      # MFU is printed on GPU only
+
+
+def _one_step(model, batches: list[tuple], lr: float = 1.0) -> dict:
+    """The weights after one train_step with plain SGD (update = -lr * gradient) on these micro-batches."""
+    cfg = PretrainConfig(optimizer="adamw", warmdown=0.0, max_steps=10, grad_accum=len(batches), compile="no",
+                         dtype="float32")
+    state = loop.setup(cfg, model, language_model_loss(), dist.DistInfo(), write_model=None)
+    state.optimizers = [torch.optim.SGD(model.parameters(), lr=lr)]
+    state.optimizers[0].param_groups[0]["base_lr"] = lr
+    micro = [loop.MicroBatch((x, y), tokens=int((y != -1).sum()), position=i) for i, (x, y) in enumerate(batches)]
+    loop.train_step(state, micro)
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def test_step_loss_is_the_mean_over_all_trained_tokens(data_dir):
+    """1 micro-batch of 8 == 4 of 2, and micro-batches with different numbers of trained (unmasked)
+    tokens weigh by their tokens: the step follows the mean over every trained token."""
+    x, y = TokenStream(data_dir, "train").batch(0, 8, 32)
+    y = y.clone()
+    y[0, :30] = -1                                   # row 0 trains 2 tokens, row 5 trains 12
+    y[5, 12:] = -1
+
+    def fresh():    # every weight random (a fresh GPT's zero output projections would hide the attention)
+        return testing.random_gpt(vocab_size=512, seed=3).train()
+
+    whole = _one_step(fresh(), [(x, y)])
+    quarters = _one_step(fresh(), [(x[i:i + 2], y[i:i + 2]) for i in range(0, 8, 2)])
+    uneven = _one_step(fresh(), [(x[:1], y[:1]), (x[1:6], y[1:6]), (x[6:], y[6:])])
+    model = fresh()
+    opt = torch.optim.SGD(model.parameters(), lr=1.0)
+    for xb, yb in [(x[:1], y[:1]), (x[1:6], y[1:6]), (x[6:], y[6:])]:
+        (language_model_loss()(model, (xb, yb)) / 3).backward()
+    opt.step()
+    per_batch_mean = {n: p.detach() for n, p in model.named_parameters()}
+    start = {n: p.detach() for n, p in fresh().named_parameters()}
+    for name in whole:
+        assert not torch.equal(whole[name], start[name]), name           # the step moved every weight
+        assert torch.allclose(quarters[name], whole[name], rtol=1e-4, atol=1e-6), name
+        assert torch.allclose(uneven[name], whole[name], rtol=1e-4, atol=1e-6), name
+    assert not torch.allclose(per_batch_mean["lm_head.weight"], whole["lm_head.weight"], rtol=1e-4, atol=1e-6)
+
+
+def test_setup_names_the_fields_a_config_lacks():
+    model = GPT(GPTConfig.from_depth(2, 512, seq_len=32, n_embd=64))
+    with pytest.raises(TypeError, match="lacks the training-loop fields .*grad_accum"):
+        loop.setup(object(), model, language_model_loss(), dist.DistInfo(), write_model=None)
+
+
+def test_resume_policy_lives_in_the_library(data_dir, tmp_path):
+    from crucible.train.config import run_config
+
+    cfg = tiny(data_dir, tmp_path / "p", max_steps=2)
+    with pytest.raises(ConfigError, match="no run to resume"):
+        run_config(None, {"out": cfg.out}, resume=True)
+    train(cfg, progress=False)
+    with pytest.raises(ConfigError, match="already has checkpoints"):
+        run_config(None, {"out": cfg.out}, resume=False)
+    with pytest.raises(ConfigError, match="cannot change max_steps"):
+        run_config(None, {"out": cfg.out, "max_steps": 9}, resume=True)
+    resumed = run_config(None, {"out": cfg.out, "log_every": 7}, resume=True)
+    assert resumed.log_every == 7
+    assert resumed.seed == cfg.seed

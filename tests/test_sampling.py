@@ -13,7 +13,7 @@ from crucible.cli import UsageError
 from crucible.cli import main as cli
 from crucible.generate import sampling
 from crucible.generate.backends import Generation
-from crucible.generate.tiny import DEMO_HUMANEVAL, TOY_TASK, demo_model
+from crucible.testing import DEMO_HUMANEVAL, TOY_TASK, demo_model
 from crucible.grade import Verdict
 from crucible.grade.runner import program_hash
 from crucible.languages import run_program
@@ -237,9 +237,9 @@ class Unbatched:
 
 def test_greedy_native_batches_tasks_and_matches_one_by_one(tmp_path, monkeypatch):
     from crucible.generate.backends import load_backend as real_load
-    from crucible.model import tiny
+    from crucible import testing
 
-    tiny.random_gpt(tiny.tokenizer()).save_pretrained(tmp_path / "gpt", tiny.tokenizer())
+    testing.random_gpt(testing.tokenizer()).save_pretrained(tmp_path / "gpt", testing.tokenizer())
     native = real_load(f"native:{tmp_path / 'gpt'}")
     monkeypatch.setattr(native, "close", lambda: None)  # used twice here
     calls = []

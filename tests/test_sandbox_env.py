@@ -35,7 +35,7 @@ from crucible.cli import main as cli
 from crucible.grade.humaneval import grade as grade_humaneval
 from crucible.languages import run_program
 from crucible.languages.python import interpreter
-from crucible.model import tiny
+from crucible import testing
 from crucible.model.engine import Engine, SamplingParams
 from crucible.model.tokenizer import FILE_NAME, Tokenizer
 from crucible.sandbox import INSIDE, Limits, run, untrusted_env
@@ -310,13 +310,13 @@ def test_humaneval_unsafe_candidate_gets_only_the_minimal_environment(token):
 def test_engine_python_tool_keeps_the_callers_environment_out(token, tmp_path):
     """The model writes the whole probe as one (added) token, so a bigram script model can emit it."""
     code = PYTHON_PROBE_FUNCTION + f"\nprint(probe({token!r}))\n"
-    tiny.tokenizer(384).save(tmp_path)
+    testing.tokenizer(384).save(tmp_path)
     hf = HFTokenizer.from_file(str(tmp_path / FILE_NAME))
     hf.add_tokens([AddedToken(code, normalized=False)])
     tok = Tokenizer(hf)
     [code_id] = tok.encode(code)
     s = tok.special_id
-    model = tiny.bigram_gpt(tok, {s("assistant_start"): s("python_start"), s("python_start"): code_id,
+    model = testing.bigram_gpt(tok, {s("assistant_start"): s("python_start"), s("python_start"): code_id,
                                   code_id: s("python_end")}, default=s("assistant_end"))
     prompt = [tok.bos_id, s("user_start"), *tok.encode("look around"), s("user_end"), s("assistant_start")]
     [completion] = Engine(model, tok).generate(prompt, 1, SamplingParams(max_tokens=200))

@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from crucible.generate.backends import GenParams, load_backend
-from crucible.generate.tiny import DEMO_HUMANEVAL, SMALL_TALK, TOY_TASK, demo_model
+from crucible.testing import DEMO_HUMANEVAL, SMALL_TALK, TOY_TASK, demo_model
 
 
 def start_serve(spec: str, name: str, *extra: str) -> tuple[subprocess.Popen, str]:

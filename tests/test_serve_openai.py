@@ -15,7 +15,7 @@ import openai
 import pytest
 import torch
 
-from crucible.model import tiny
+from crucible import testing
 from crucible.model.gpt import GPT
 from tests.test_serve import start_serve
 
@@ -37,8 +37,8 @@ def stop(proc: subprocess.Popen) -> str:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "secret-location-gpt"
-    tok = tiny.tokenizer()
-    tiny.random_gpt(tok, seq_len=256).save_pretrained(path, tok)
+    tok = testing.tokenizer()
+    testing.random_gpt(tok, seq_len=256).save_pretrained(path, tok)
     return path
 
 
@@ -122,7 +122,7 @@ def test_completion_logprobs_equal_the_models_own(client, model):
     reply = client.completions.create(model="gpt", prompt="def add(a, b):", max_tokens=6, logprobs=3, echo=True,
                                       temperature=0.7, seed=4, extra_body={"ignore_eos": True})
     lp = reply.choices[0].logprobs
-    tok = tiny.tokenizer()
+    tok = testing.tokenizer()
     ids = [tok.bos_id] + tok.encode("def add(a, b):")
     generated = [tok.encode(t) if not t.startswith("<|") else [tok.special_id(t)] for t in lp.tokens[len(ids):]]
     assert lp.token_logprobs[0] is None
@@ -152,7 +152,7 @@ def test_chat_logprobs(client, model, served):
     content = reply.choices[0].logprobs.content
     assert len(content) == 4 and all(len(c.top_logprobs) == 2 for c in content)
     prompt = post(served[1], "/tokenize", {"messages": AGENT_TURNS})["tokens"]
-    by_bytes = token_ids_by_bytes(tiny.tokenizer())
+    by_bytes = token_ids_by_bytes(testing.tokenizer())
     generated = [by_bytes[bytes(c.bytes)] for c in content]
     want = reference_logprobs(model, prompt + generated)[len(prompt) - 1:]
     assert max(abs(c.logprob - w) for c, w in zip(content, want)) < 1e-4
@@ -177,7 +177,7 @@ def post(url: str, path: str, body: dict | bytes, headers: dict | None = None) -
 
 def test_tokenizer_endpoints(served):
     url = served[1]
-    tok = tiny.tokenizer()
+    tok = testing.tokenizer()
     ids = post(url, "/tokenize", {"prompt": "def f(x):", "add_special_tokens": False})["tokens"]
     assert ids == tok.encode("def f(x):")
     assert post(url, "/detokenize", {"tokens": ids})["prompt"] == "def f(x):"
@@ -239,13 +239,13 @@ def test_no_traceback_in_the_log(checkpoint):
 @pytest.fixture(scope="module")
 def tool_server(tmp_path_factory):
     """A native model scripted (one token decides the next) to answer every chat with a python call."""
-    tok = tiny.tokenizer()
+    tok = testing.tokenizer()
     s = tok.special_id
     code = tok.encode(" return")[0]
     script = {s("assistant_start"): s("python_start"), s("python_start"): code, code: s("python_end"),
               s("python_end"): s("assistant_end")}
     path = tmp_path_factory.mktemp("tools") / "scripted"
-    scripted = tiny.bigram_gpt(tok, script, s("assistant_end"))
+    scripted = testing.bigram_gpt(tok, script, s("assistant_end"))
     scripted.config.seq_len = 2048   # room for the tool schemas in the prompt
     scripted.save_pretrained(path, tok)
     proc, url = start_serve(f"native:{path}", "scripted")

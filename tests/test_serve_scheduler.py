@@ -7,19 +7,19 @@ import time
 import pytest
 import torch
 
-from crucible.model import tiny
+from crucible import testing
 from crucible.model.engine import Engine, SamplingParams
 from crucible.model.scheduler import Request, Scheduler
 
 
 @pytest.fixture(scope="module")
 def tok():
-    return tiny.tokenizer(384)
+    return testing.tokenizer(384)
 
 
 @pytest.fixture(scope="module")
 def engine(tok):
-    return Engine(tiny.random_gpt(tok, n_layer=2, seq_len=1024), tok, tools=False)
+    return Engine(testing.random_gpt(tok, n_layer=2, seq_len=1024), tok, tools=False)
 
 
 @pytest.fixture()

@@ -6,13 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crucible.model import tiny
+from crucible import testing
 from crucible.model.tokenizer import SPECIAL_TOKENS, Tokenizer
 
 
 @pytest.fixture(scope="module")
 def tok():
-    return tiny.tokenizer(384)
+    return testing.tokenizer(384)
 
 
 SAMPLES = ["def add(a, b):\n    return a + b\n", "", " ", "\t\t\n\n  x", "héllo wörld ✓ 🚀 日本語",
@@ -29,7 +29,7 @@ def test_round_trip_and_byte_counts(tok, text):
 @settings(max_examples=60, deadline=None)
 @given(st.text(max_size=80))
 def test_any_text_round_trips_with_exact_bytes(text):
-    t = tiny.tokenizer(384)
+    t = testing.tokenizer(384)
     ids = t.encode(text)
     assert t.decode(ids) == text
     assert int(t.token_bytes()[ids].sum()) == len(text.encode("utf-8"))
@@ -70,7 +70,7 @@ def test_vocab_too_small_rejected():
 
 
 def test_training_is_deterministic():
-    texts = tiny.corpus()[:3]
+    texts = testing.corpus()[:3]
     a, b = Tokenizer.train(texts, 320), Tokenizer.train(texts, 320)
     assert a.encode(texts[0][:2000]) == b.encode(texts[0][:2000])
 
@@ -102,10 +102,10 @@ def test_cli_train(tmp_path, capsys):
     from crucible.cli import main
     src = tmp_path / "src"
     (src / "pkg").mkdir(parents=True)
-    for i, text in enumerate(tiny.corpus()[:4]):
+    for i, text in enumerate(testing.corpus()[:4]):
         (src / "pkg" / f"m{i}.py").write_text(text)
     (src / "blob.bin").write_bytes(b"\x00\xff\x00binary")
-    (tmp_path / "docs.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in tiny.corpus()[4:6]) + "\n")
+    (tmp_path / "docs.jsonl").write_text("\n".join(json.dumps({"text": t}) for t in testing.corpus()[4:6]) + "\n")
     out = tmp_path / "tok"
     rc = main(["tokenizer", "train", "--input", str(src), str(tmp_path / "docs.jsonl"), "--vocab-size", "320",
                "--out", str(out), "--no-progress"])
@@ -135,7 +135,7 @@ def test_cli_reads_compressed_jsonl_and_parquet(tmp_path, capsys):
     import zstandard
 
     from crucible.cli import main
-    texts = tiny.corpus()
+    texts = testing.corpus()
     lines = "".join(json.dumps({"content": t}) + "\n" for t in texts[:3]).encode()
     (tmp_path / "a.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(lines))
     pq.write_table(pa.table({"text": texts[3:6]}), tmp_path / "b.parquet")

@@ -27,7 +27,6 @@ from pathlib import Path
 from crucible.cli import main as crucible
 
 DEMO_SAMPLES = Path(__file__).parent / "demo_data" / "humaneval_samples.jsonl"
-RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
 def step(title: str) -> None:
@@ -100,7 +99,7 @@ def main() -> int:
 
     step("4. train: tokenizer + tiny GPT from scratch on the standard library, then the golf artifact")
     ckpt, data = out / "tiny", out / "data"
-    run(["pretrain", "--config", str(RECIPES / "pretrain_tiny.toml"), "--data", str(data), "--out", str(ckpt),
+    run(["pretrain", "--config", "pretrain_tiny", "--data", str(data), "--out", str(ckpt),
          "--max-steps", "400", "--no-progress"])
     latest = ckpt / (ckpt / "latest").read_text().strip()
     run(["golf", "export", str(latest), "--out", str(out / "tiny.golf"), "--data", str(data)])

@@ -2,11 +2,11 @@
 
 examples:
   crucible pretrain                                          # default corpus, prepared on first use
-  crucible pretrain --config recipes/pretrain_tiny.toml --out runs/tiny
-  crucible pretrain --config recipes/golf.toml --max-minutes 10 --out runs/golf
-  crucible pretrain --config recipes/baseline_adamw.toml --out runs/adamw
+  crucible pretrain --config pretrain_tiny --out runs/tiny   # a shipped recipe (crucible/recipes/)
+  crucible pretrain --config golf --max-minutes 10 --out runs/golf
+  crucible pretrain --config my_recipe.toml --out runs/mine
   crucible pretrain --out runs/tiny --resume                 # continue the latest checkpoint
-  torchrun --nproc_per_node 8 -m crucible pretrain --config recipes/golf.toml --dist fsdp
+  torchrun --nproc_per_node 8 -m crucible pretrain --config golf --dist fsdp
 
 Every recipe key is also a flag (--matrix-lr 0.03, --optimizer adamw, --sources a/,b.jsonl);
 flags override the recipe. A wall-clock budget (--max-minutes) drives the schedule by time.
@@ -27,57 +27,49 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_config_flags(p: argparse.ArgumentParser, config_class, title: str = "recipe keys (override the recipe)") -> None:
+    """One flag per field of a config dataclass (--matrix-lr, --sources a,b, --tie-embeddings yes)."""
     import dataclasses
 
-    from crucible.train.config import FIELDS
+    g = p.add_argument_group(title)
+    for f in dataclasses.fields(config_class):
+        kind = list if f.default is dataclasses.MISSING else type(f.default)
+        flag = "--" + f.name.replace("_", "-")
+        if kind is bool:
+            g.add_argument(flag, type=_bool, default=None, metavar="BOOL", dest=f.name)
+        elif kind is list:
+            g.add_argument(flag, type=lambda s: [x for x in s.split(",") if x], default=None, metavar="A,B",
+                           dest=f.name)
+        else:
+            g.add_argument(flag, type=kind, default=None, metavar=kind.__name__.upper(), dest=f.name)
 
-    p.add_argument("--config", metavar="RECIPE.toml", help="recipe file (see recipes/)")
+
+def config_overrides(args, config_class) -> dict:
+    """The config fields given as flags."""
+    import dataclasses
+
+    return {f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)
+            if getattr(args, f.name, None) is not None}
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    from crucible.train.config import PretrainConfig
+
+    p.add_argument("--config", metavar="RECIPE", help="recipe file, or a shipped recipe's name (pretrain_tiny, golf, "
+                                                        "default, baseline_adamw)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/latest with the run's saved config")
     p.add_argument("--stop-after", type=int, metavar="STEPS", help="save and stop after this many steps (as if preempted)")
     p.add_argument("--no-progress", action="store_true")
-    g = p.add_argument_group("recipe keys (override the recipe)")
-    for name, f in FIELDS.items():
-        kind = list if f.default is dataclasses.MISSING else type(f.default)
-        flag = "--" + name.replace("_", "-")
-        if kind is bool:
-            g.add_argument(flag, type=_bool, default=None, metavar="BOOL", dest=name)
-        elif kind is list:
-            g.add_argument(flag, type=lambda s: [x for x in s.split(",") if x], default=None, metavar="A,B",
-                           dest=name)
-        else:
-            g.add_argument(flag, type=kind, default=None, metavar=kind.__name__.upper(), dest=name)
-
-
-RESUME_MAY_CHANGE = {"eval_every", "log_every", "ckpt_every", "keep_checkpoints", "threads", "compile"}
+    add_config_flags(p, PretrainConfig)
 
 
 def main(args) -> int:
-    import json
     import os
-    from pathlib import Path
 
-    from crucible.train.config import FIELDS, ConfigError, PretrainConfig, build_config, validate
+    from crucible.train.config import ConfigError, PretrainConfig, run_config
 
-    overrides = {k: getattr(args, k) for k in FIELDS if getattr(args, k, None) is not None}
     try:
-        if args.resume:
-            out = Path(overrides.get("out") or (build_config(args.config).out if args.config else "runs/pretrain"))
-            saved = out / "config.json"
-            if not saved.is_file():
-                raise UsageError(f"{saved}: no run to resume")
-            cfg = PretrainConfig(**json.loads(saved.read_text()))
-            changed = [k for k, v in overrides.items() if k != "out" and getattr(cfg, k) != v]
-            bad = [k for k in changed if k not in RESUME_MAY_CHANGE]
-            if bad:
-                raise UsageError(f"--resume continues {saved} as it was; cannot change {', '.join(bad)}")
-            for k in changed:
-                setattr(cfg, k, overrides[k])
-            validate(cfg)
-        else:
-            cfg = build_config(args.config, overrides)
-            if (Path(cfg.out) / "latest").exists():
-                raise UsageError(f"{cfg.out} already has checkpoints: pass --resume, or choose another --out")
+        cfg = run_config(args.config, config_overrides(args, PretrainConfig), resume=args.resume)
     except ConfigError as e:
         raise UsageError(str(e)) from None
 

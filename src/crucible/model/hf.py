@@ -12,8 +12,6 @@
 Each file is written to a temporary name and renamed, so a crash never leaves a half-written file.
 
 `load_hf(dir)` loads any such directory (or any plain HF causal LM directory) with transformers.
-`save_tiny_llama(dir, tokenizer)` writes a 2-layer LlamaForCausalLM: a stand-in "foreign" model
-for tests of code that must work with any HF checkpoint (no download).
 
 Not covered: sharded checkpoints (a small model fits one file) and converting foreign architectures
 to the native GPT.
@@ -23,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 REMOTE_DIR = Path(__file__).parent / "remote"
@@ -98,29 +95,3 @@ def load_hf(dir, *, dtype=None, device=None, attn_implementation: str | None = N
     if device is not None:
         model = model.to(device)
     return model.eval()
-
-
-def save_tiny_llama(dir, tokenizer, *, seed: int = 0, n_layer: int = 2, hidden: int = 64):
-    """A randomly initialised 2-layer LlamaForCausalLM with crucible's tokenizer, saved to `dir`."""
-    import torch
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden, intermediate_size=2 * hidden,
-                         num_hidden_layers=n_layer, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=1024, bos_token_id=tokenizer.bos_id,
-                         eos_token_id=tokenizer.special_id("assistant_end"), pad_token_id=tokenizer.bos_id,
-                         tie_word_embeddings=False)
-    model = LlamaForCausalLM(config).eval()
-    model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_id, pad_token_id=tokenizer.bos_id,
-                                               eos_token_id=[tokenizer.special_id("assistant_end"), tokenizer.bos_id])
-    out = Path(dir)
-    model.save_pretrained(str(out))
-    tokenizer.save(out)
-    return out
-
-
-def copy_remote_code(dir) -> None:
-    """Refresh the remote-code files in an existing checkpoint directory."""
-    for name in REMOTE_FILES:
-        shutil.copyfile(REMOTE_DIR / name, Path(dir) / name)

@@ -79,6 +79,14 @@ def latest(run_dir: str | Path) -> Path | None:
     return path
 
 
+def require_latest(run_dir: str | Path) -> Path:
+    """The checkpoint a resumed run continues from; FileNotFoundError when there is none."""
+    path = latest(run_dir)
+    if path is None:
+        raise FileNotFoundError(f"{run_dir}: nothing to resume (no {LATEST} file)")
+    return path
+
+
 def save(run_dir: str | Path, step: int, *, save_model, optimizers, state: dict, rank: int = 0,
          world: int = 1, sharded_optimizer: bool = False, barrier=lambda: None, keep: int = 2) -> Path:
     """Write checkpoint `step`. `save_model(dir)` writes the weights (rank 0 only); `state` is a

@@ -2,13 +2,19 @@
 
 A recipe is a TOML file whose keys are the field names below; tables ([model], [optim], ...) are
 only for readability and are flattened (a key must be unique across them). Unknown keys and wrong
-types are errors that name the file and line. Importing this module does not import torch, so the
-CLI can build its flags from the fields cheaply.
+types are errors that name the file and line. Recipes ship inside the package (`crucible/recipes/`,
+package data), so `--config pretrain_tiny` works from an installed wheel as from a checkout; any
+other path works too. `load_recipe` / `build_config` serve any flat config dataclass (post-training
+brings its own), and `run_config` is the resume policy every training command shares.
+
+Importing this module does not import torch, so the CLI can build its flags from the fields cheaply.
+Errors are `ConfigError`s; commands turn them into usage errors.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -83,8 +89,27 @@ class PretrainConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def validate(self) -> None:
+        choices = {"optimizer": ("muon", "normuon", "adamw"), "average": ("none", "ema", "swa"),
+                   "loss": ("chunked", "naive"), "device": ("auto", "cpu", "cuda"),
+                   "dtype": ("auto", "float32", "bfloat16"), "compile": ("auto", "yes", "no"),
+                   "dist": ("ddp", "fsdp")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(self, name)!r}")
+        if self.qat_bits not in (0, 6, 8):
+            raise ConfigError(f"qat_bits must be 0, 6 or 8, got {self.qat_bits}")
+        for name in ("depth", "seq_len", "batch_size", "grad_accum", "max_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not (0 <= self.warmup <= 1 and 0 <= self.warmdown <= 1 and self.warmup + self.warmdown <= 1):
+            raise ConfigError("warmup and warmdown are fractions of the run and must sum to at most 1")
+
 
 FIELDS = {f.name: f for f in dataclasses.fields(PretrainConfig)}
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"   # shipped as package data
+# what --resume may change: how often to log / evaluate / save, and how the machine runs it
+RESUME_MAY_CHANGE = {"eval_every", "log_every", "ckpt_every", "keep_checkpoints", "threads", "compile"}
 
 
 class ConfigError(ValueError):
@@ -98,10 +123,10 @@ def _line_of(text: str, key: str) -> int:
     return 0
 
 
-def coerce(name: str, value, where: str = ""):
+def coerce(name: str, value, where: str = "", config_class=PretrainConfig):
     """Check a value against the field's type (ints may stand for floats)."""
-    default = FIELDS[name].default if FIELDS[name].default is not dataclasses.MISSING else []
-    kind = type(default)
+    f = {f.name: f for f in dataclasses.fields(config_class)}[name]
+    kind = list if f.default is dataclasses.MISSING else type(f.default)
     ok = (isinstance(value, kind) and not (kind is int and isinstance(value, bool))) or \
          (kind is float and isinstance(value, int) and not isinstance(value, bool))
     if not ok:
@@ -109,10 +134,23 @@ def coerce(name: str, value, where: str = ""):
     return float(value) if kind is float else value
 
 
-def load_recipe(path: str | Path) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such recipe file")
+def recipe_file(name: str | Path) -> Path:
+    """A recipe path, or the bare name of a shipped recipe ("pretrain_tiny", "golf.toml")."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    shipped = RECIPES / path.with_suffix(".toml").name
+    if path.parent == Path(".") and shipped.is_file():
+        return shipped
+    names = ", ".join(sorted(p.stem for p in RECIPES.glob("*.toml")))
+    raise ConfigError(f"{path}: no such recipe file (shipped recipes: {names})")
+
+
+def load_recipe(path: str | Path, config_class=PretrainConfig) -> dict:
+    """The recipe's values, checked against `config_class`'s fields (any flat dataclass whose
+    fields all have defaults); errors name the file and line."""
+    path = recipe_file(path)
+    fields = {f.name for f in dataclasses.fields(config_class)}
     text = path.read_text()
     try:
         raw = tomllib.loads(text)
@@ -126,37 +164,47 @@ def load_recipe(path: str | Path) -> dict:
                 walk(v)
                 continue
             where = f"{path}:{_line_of(text, k)}: "
-            if k not in FIELDS:
+            if k not in fields:
                 raise ConfigError(f"{where}unknown key {k!r}")
             if k in flat:
                 raise ConfigError(f"{where}key {k!r} given twice")
-            flat[k] = coerce(k, v, where)
+            flat[k] = coerce(k, v, where, config_class)
 
     walk(raw)
     return flat
 
 
-def build_config(recipe: str | None = None, overrides: dict | None = None) -> PretrainConfig:
-    values = load_recipe(recipe) if recipe else {}
+def build_config(recipe: str | Path | None = None, overrides: dict | None = None, config_class=PretrainConfig):
+    """defaults < recipe < overrides (flags), validated (`config_class.validate()`)."""
+    values = load_recipe(recipe, config_class) if recipe else {}
     for k, v in (overrides or {}).items():
-        values[k] = coerce(k, v, "--")
-    cfg = PretrainConfig(**values)
-    validate(cfg)
+        values[k] = coerce(k, v, "--", config_class)
+    cfg = config_class(**values)
+    cfg.validate()
     return cfg
 
 
-def validate(cfg: PretrainConfig) -> None:
-    choices = {"optimizer": ("muon", "normuon", "adamw"), "average": ("none", "ema", "swa"),
-               "loss": ("chunked", "naive"), "device": ("auto", "cpu", "cuda"),
-               "dtype": ("auto", "float32", "bfloat16"), "compile": ("auto", "yes", "no"),
-               "dist": ("ddp", "fsdp")}
-    for name, allowed in choices.items():
-        if getattr(cfg, name) not in allowed:
-            raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {getattr(cfg, name)!r}")
-    if cfg.qat_bits not in (0, 6, 8):
-        raise ConfigError(f"qat_bits must be 0, 6 or 8, got {cfg.qat_bits}")
-    for name in ("depth", "seq_len", "batch_size", "grad_accum", "max_steps"):
-        if getattr(cfg, name) < 1:
-            raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
-    if not (0 <= cfg.warmup <= 1 and 0 <= cfg.warmdown <= 1 and cfg.warmup + cfg.warmdown <= 1):
-        raise ConfigError("warmup and warmdown are fractions of the run and must sum to at most 1")
+def run_config(recipe: str | Path | None, overrides: dict, *, resume: bool, config_class=PretrainConfig):
+    """The configuration of a run, and the resume policy: a new run may not start over a run
+    directory that has checkpoints; `resume` continues OUT/config.json as it was, except for the
+    RESUME_MAY_CHANGE keys."""
+    from crucible.train.checkpoint import LATEST
+
+    if not resume:
+        cfg = build_config(recipe, overrides, config_class)
+        if (Path(cfg.out) / LATEST).exists():
+            raise ConfigError(f"{cfg.out} already has checkpoints: pass --resume, or choose another --out")
+        return cfg
+    out = Path(overrides.get("out") or (build_config(recipe, None, config_class) if recipe else config_class()).out)
+    saved = out / "config.json"
+    if not saved.is_file():
+        raise ConfigError(f"{saved}: no run to resume")
+    cfg = config_class(**json.loads(saved.read_text()))
+    changed = [k for k, v in overrides.items() if k != "out" and getattr(cfg, k) != v]
+    bad = [k for k in changed if k not in RESUME_MAY_CHANGE]
+    if bad:
+        raise ConfigError(f"--resume continues {saved} as it was; cannot change {', '.join(bad)}")
+    for k in changed:
+        setattr(cfg, k, overrides[k])
+    cfg.validate()
+    return cfg

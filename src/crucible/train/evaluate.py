@@ -58,11 +58,16 @@ def evaluate_bpb(model, tokens, token_bytes, window: int, stride: int | None = N
 
     Returns nats, bytes, scored tokens, loss (nats per scored token), bpb and its 95% interval.
     With world > 1 each rank scores every world-th window and `gather(list) -> list` (an
-    all-gather) merges the per-window sums of all ranks before the totals are taken."""
+    all-gather) merges the per-window sums of all ranks before the totals are taken; every rank
+    runs the same number of forwards (FSDP2 gathers weights in each)."""
     stride = stride or window
     tokens = torch.as_tensor(np.asarray(tokens, dtype=np.int64))
     tb = torch.as_tensor(np.asarray(token_bytes), dtype=torch.float64)
-    plan = window_plan(len(tokens), window, stride)[rank::world]
+    full_plan = window_plan(len(tokens), window, stride)
+    plan = full_plan[rank::world]
+    # every rank runs as many forwards as rank 0 (which has the most windows): under FSDP2 each forward
+    # gathers shards from all ranks, so a rank that ran out of windows still takes part, scoring nothing
+    rounds = -(-len(full_plan[0::world]) // batch_size)
     softcap = getattr(model.config, "softcap", None) or None
     was_training = model.training
     model.eval()
@@ -71,8 +76,14 @@ def evaluate_bpb(model, tokens, token_bytes, window: int, stride: int | None = N
     scored = 0
     from tqdm import tqdm
 
-    for i in tqdm(range(0, len(plan), batch_size), desc="eval", disable=not progress, leave=False):
+    for i in tqdm(range(0, rounds * batch_size, batch_size), desc="eval", disable=not progress, leave=False):
         group = plan[i:i + batch_size]
+        if not group:
+            start, length, _ = full_plan[0]
+            with torch.autocast(device_type=torch.device(device).type, dtype=autocast_dtype,
+                                enabled=autocast_dtype is not None):
+                model.hidden(tokens[start:start + length][None].to(device))
+            continue
         for length in sorted({g[1] for g in group}):   # only the tiny-stream case has a short window
             rows = [g for g in group if g[1] == length]
             x = torch.stack([tokens[s:s + length] for s, _, _ in rows]).to(device)

@@ -1,4 +1,4 @@
-"""Tiny models and a tiny corpus for tests and benchmarks: nothing is downloaded.
+"""Tiny native GPTs and a tiny corpus for tests and benchmarks: nothing is downloaded.
 
 - `corpus()`: a few Python standard-library modules' source (about 200 KB of real code), read from
   the running interpreter's own library;

@@ -1,4 +1,5 @@
-"""A tiny transformers model that has memorized a few texts: for tests and smoke runs, no downloads.
+"""Tiny transformers models for tests and smoke runs, no downloads: one that has memorized a few
+texts, and a random one with crucible's tokenizer.
 
 `build_tiny_hf_model(dir, texts, chats)` trains a byte-level BPE tokenizer (the `tokenizers`
 library) on the texts, then a 2-layer `LlamaForCausalLM` on them until greedy decoding reproduces
@@ -11,6 +12,10 @@ It knows nothing else: prompt it with the start of a text it was taught.
 their canonical solutions, a toy task whose memorized continuation runs past a stop sequence,
 a chat reply with prose around a fenced block, and a small talk exchange. It is built once
 (about 10 s of CPU) into a cache directory keyed by what goes into it.
+
+`save_tiny_llama(dir, tokenizer)` writes a randomly initialised 2-layer `LlamaForCausalLM` with
+crucible's tokenizer: a stand-in "foreign" model for tests of code that must work with any HF
+checkpoint.
 """
 
 from __future__ import annotations
@@ -143,3 +148,23 @@ def demo_model(cache_dir: str | Path | None = None) -> Path:
     except OSError:
         shutil.rmtree(work, ignore_errors=True)
     return final
+
+
+def save_tiny_llama(dir, tokenizer, *, seed: int = 0, n_layer: int = 2, hidden: int = 64):
+    """A randomly initialised 2-layer LlamaForCausalLM with crucible's tokenizer, saved to `dir`."""
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=n_layer, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=1024, bos_token_id=tokenizer.bos_id,
+                         eos_token_id=tokenizer.special_id("assistant_end"), pad_token_id=tokenizer.bos_id,
+                         tie_word_embeddings=False)
+    model = LlamaForCausalLM(config).eval()
+    model.generation_config = GenerationConfig(bos_token_id=tokenizer.bos_id, pad_token_id=tokenizer.bos_id,
+                                               eos_token_id=[tokenizer.special_id("assistant_end"), tokenizer.bos_id])
+    out = Path(dir)
+    model.save_pretrained(str(out))
+    tokenizer.save(out)
+    return out

@@ -95,7 +95,7 @@ def test_control_moves_every_program_to_another_task():
 def memorising_model(tmp_path_factory):
     """A tiny HF model that answers four train tasks of the world: two correctly, one with the held-out
     reference of an equivalent task (a planted copy: it passes), one wrongly."""
-    from crucible.generate.tiny import build_tiny_hf_model
+    from crucible.testing import build_tiny_hf_model
 
     correct = [world.make_task(("lower", "sort")), world.make_task(("reverse", "swapcase"))]
     planted_for = world.make_task(("reverse", "upper"))     # train split

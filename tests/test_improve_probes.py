@@ -116,7 +116,7 @@ def test_probes_command_scores_given_replies_and_resumes(tmp_path, capsys):
 
 
 def test_probes_command_asks_a_real_model(tmp_path, capsys):
-    from crucible.generate.tiny import demo_model
+    from crucible.testing import demo_model
 
     probes = tmp_path / "p.jsonl"
     probes.write_text("".join(json.dumps(p) + "\n" for p in [

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from crucible.cli import main as cli
-from crucible.improve.recipe import RecipeError, load_recipe
+from crucible.improve.recipe import RecipeError, load_run_recipe
 from crucible.sandbox import bwrap_path
 from crucible.tasks import world
 
@@ -149,13 +149,13 @@ def test_recipe_errors_name_file_and_line(tmp_path):
     bad.write_text('[[stage]]\nname = "a"\nkind = "world"\n\n[[stage]]\nname = "b"\nkind = "eval"\n'
                    'tasks = "{nowhere}/t.jsonl"\n')
     with pytest.raises(RecipeError, match=rf"{bad}:5: stage 'b': {{nowhere}} is neither"):
-        load_recipe(bad, {"world", "eval"})
+        load_run_recipe(bad, {"world", "eval"})
     bad.write_text('[[stage]]\nname = "a"\nkind = "sft"\n')
     with pytest.raises(RecipeError, match=rf"{bad}:1: stage 'a': kind 'sft' is not one of"):
-        load_recipe(bad, {"world", "eval"})
+        load_run_recipe(bad, {"world", "eval"})
     bad.write_text('[[stage]]\nname = "a"\nkind = "world"\ngates = ["pass@1 >= lots"]\n')
     with pytest.raises(RecipeError, match="expected METRIC OP NUMBER"):
-        load_recipe(bad, {"world", "eval"})
+        load_run_recipe(bad, {"world", "eval"})
 
 
 def test_bad_recipe_is_exit_2_and_writes_nothing(tmp_path, capsys):

@@ -17,7 +17,7 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("recipe", metavar="RECIPE.toml")
+    p.add_argument("recipe", metavar="RECIPE.toml", help="a recipe file, or the name of a shipped one")
     p.add_argument("--out", required=True, metavar="RUN", help="run directory")
     p.add_argument("--force", metavar="STAGE", help="redo this stage and every stage after it")
 
@@ -45,12 +45,13 @@ def main(args) -> int:
 
     from crucible.cli import UsageError
     from crucible.improve.gates import GateFailed, describe
-    from crucible.improve.recipe import RecipeError, load_recipe
+    from crucible.improve.recipe import RecipeError, load_run_recipe
     from crucible.improve.run import RunError, run_recipe
+    from crucible.train.config import ConfigError, recipe_file
 
     try:
-        recipe = load_recipe(args.recipe, stage_kinds())
-    except RecipeError as e:
+        recipe = load_run_recipe(recipe_file(args.recipe), stage_kinds())
+    except (RecipeError, ConfigError) as e:
         raise UsageError(str(e)) from None
     try:
         run_recipe(recipe, args.out, force=args.force)

@@ -78,7 +78,7 @@ class Recipe:
         return [s.name for s in self.stages]
 
 
-def load_recipe(path: str | Path, kinds) -> Recipe:
+def load_run_recipe(path: str | Path, kinds) -> Recipe:
     """Read and check a recipe; `kinds` are the stage kinds that can run here (command names)."""
     path = Path(path)
     if not path.is_file():

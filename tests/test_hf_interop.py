@@ -1,6 +1,9 @@
 """Checkpoints load in transformers (trust_remote_code) and compute what the native model computes."""
 
 import json
+import logging
+import logging.handlers
+import warnings
 
 import pytest
 import torch
@@ -118,3 +121,42 @@ def test_gradient_checkpointing_gives_the_same_gradients(checkpoint):
         model(input_ids=idx, labels=idx).loss.backward()
         grads.append(model.model.layers[0].self_attn.q_proj.weight.grad.clone())
     torch.testing.assert_close(grads[0], grads[1])
+
+
+def test_either_cache_argument_name_decodes_like_a_full_forward(checkpoint):
+    """transformers 5.24 renamed the cache argument `past_key_values` to `cache`; callers of either era work."""
+    from transformers import DynamicCache
+    _, path = checkpoint
+    hf_model = hf.load_hf(path)
+    idx = torch.randint(0, 384, (1, 9))
+    with torch.no_grad():
+        full = hf_model(idx).logits[:, -1]
+        for name in ("cache", "past_key_values"):
+            cache = DynamicCache(config=hf_model.config)
+            hf_model(idx[:, :-1], use_cache=True, **{name: cache})
+            assert cache.get_seq_length() == 8
+            last = hf_model(idx[:, -1:], use_cache=True, **{name: cache}).logits[:, -1]
+            torch.testing.assert_close(last, full, atol=1e-5, rtol=1e-5)
+
+
+def test_remote_code_calls_no_deprecated_transformers_api(checkpoint, tok):
+    """Loading, a loss and `generate` warn about nothing, with the installed transformers: a deprecation there
+    (like 5.24's `past_key_values` -> `cache`) is the sign the remote code must follow a rename."""
+    from transformers.utils import logging as hf_logging
+    _, path = checkpoint
+    hf_logging.warning_once.cache_clear()  # else a warning another test triggered first would not show again
+    logged = logging.handlers.BufferingHandler(capacity=10_000)
+    hf_logging.get_logger().addHandler(logged)
+    idx = torch.tensor([tok.encode("import os\n")])
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            hf_model = hf.load_hf(path)
+            with torch.no_grad():
+                hf_model(idx, labels=idx)
+            hf_model.generate(idx, max_new_tokens=4, do_sample=False, eos_token_id=None, pad_token_id=tok.bos_id)
+    finally:
+        hf_logging.get_logger().removeHandler(logged)
+    deprecations = [str(w.message) for w in caught if issubclass(w.category, (DeprecationWarning, FutureWarning))]
+    assert deprecations == []
+    assert [r.getMessage() for r in logged.buffer if "deprecat" in r.getMessage().lower()] == []

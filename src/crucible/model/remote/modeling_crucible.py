@@ -11,8 +11,13 @@ Why a second copy of the math rather than an import of gpt.py: a checkpoint's re
 without crucible installed, and transformers' own policy is one self-contained file per model. A
 test in crucible (`tests/test_hf_interop.py`) checks both give the same logits.
 
+transformers 5.24 renamed the KV cache argument and output field `past_key_values` to `cache` (the old
+name still works there until 5.40, with a deprecation warning, but 5.24's `generate` passes only
+`cache=`). This file speaks whichever name the installed transformers uses (`CACHE`) and accepts both
+from callers, so a checkpoint works with every transformers from 5.17 on (tested: 5.17, 5.23, 5.24).
+
 Not covered: output_attentions with sdpa (use attn_implementation="eager"), inputs_embeds together
-with value embeddings (those need the token ids).
+with value embeddings (those need the token ids), transformers 4.x.
 """
 
 from typing import Callable, Optional
@@ -28,6 +33,9 @@ from transformers.modeling_outputs import BaseModelOutputWithPast, CausalLMOutpu
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .configuration_crucible import CrucibleConfig
+
+# The installed transformers' name for the KV cache, in forward arguments and in model outputs.
+CACHE = "cache" if "cache" in BaseModelOutputWithPast.__dataclass_fields__ else "past_key_values"
 
 
 def rms_norm(x: torch.Tensor) -> torch.Tensor:
@@ -91,8 +99,8 @@ class CrucibleAttention(nn.Module):
         self.o_proj = nn.Linear(C, C, bias=False)
         self.ve_gate = nn.Parameter(torch.zeros(1)) if has_value_embed else None
 
-    def forward(self, hidden_states, position_embeddings, attention_mask=None, past_key_values=None,
-                value_embed=None, **kwargs):
+    def forward(self, hidden_states, position_embeddings, attention_mask=None, cache=None, value_embed=None,
+                **kwargs):
         B, T, C = hidden_states.shape
         q = self.q_proj(hidden_states).view(B, T, self.n_head, self.head_dim)
         k = self.k_proj(hidden_states).view(B, T, self.n_kv_head, self.head_dim)
@@ -102,8 +110,8 @@ class CrucibleAttention(nn.Module):
         cos, sin = position_embeddings
         q, k = rms_norm(apply_rope(q, cos, sin)), rms_norm(apply_rope(k, cos, sin))
         q, k, v = q.to(v.dtype).transpose(1, 2), k.to(v.dtype).transpose(1, 2), v.transpose(1, 2)
-        if past_key_values is not None:
-            k, v = past_key_values.update(k, v, self.layer_idx)
+        if cache is not None:
+            k, v = cache.update(k, v, self.layer_idx)
         impl = self.config._attn_implementation
         attention: Callable = eager_attention_forward if impl in (None, "eager") else ALL_ATTENTION_FUNCTIONS[impl]
         out, weights = attention(self, q, k, v, attention_mask, dropout=0.0, scaling=self.scaling, **kwargs)
@@ -127,12 +135,13 @@ class CrucibleBlock(GradientCheckpointingLayer):   # transformers' hook for grad
         self.mlp = CrucibleMLP(config)
         self.skip_weight = nn.Parameter(torch.zeros(1)) if takes_skip else None
 
-    def forward(self, x, position_embeddings, attention_mask=None, value_embed=None, skip=None,
+    def forward(self, x, position_embeddings, attention_mask=None, value_embed=None, skip=None, cache=None,
                 past_key_values=None, **kwargs):
+        # Called with `CACHE=`, the name under which GradientCheckpointingLayer drops the cache when it recomputes.
+        cache = cache if cache is not None else past_key_values
         if skip is not None:
             x = x + self.skip_weight.to(x.dtype) * skip
-        attn, _ = self.self_attn(rms_norm(x), position_embeddings, attention_mask, past_key_values, value_embed,
-                                 **kwargs)
+        attn, _ = self.self_attn(rms_norm(x), position_embeddings, attention_mask, cache, value_embed, **kwargs)
         x = x + attn
         return x + self.mlp(rms_norm(x))
 
@@ -162,7 +171,7 @@ class CruciblePreTrainedModel(PreTrainedModel):
     base_model_prefix = "model"
     supports_gradient_checkpointing = True
     _no_split_modules = ["CrucibleBlock"]
-    _skip_keys_device_placement = ["past_key_values"]
+    _skip_keys_device_placement = ["cache", "past_key_values"]
     _supports_flash_attn = True
     _supports_sdpa = True
     _supports_flex_attn = True
@@ -197,21 +206,22 @@ class CrucibleModel(CruciblePreTrainedModel):
         self.rotary = CrucibleRotary(config)
         self.post_init()
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
-                inputs_embeds=None, use_cache=None, **kwargs) -> BaseModelOutputWithPast:
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, cache=None, inputs_embeds=None,
+                use_cache=None, past_key_values=None, **kwargs) -> BaseModelOutputWithPast:
+        cache = cache if cache is not None else past_key_values  # callers written for transformers < 5.24
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("pass exactly one of input_ids and inputs_embeds")
         if self.value_embeds is not None and input_ids is None:
             raise ValueError("this model has value embeddings: it needs input_ids, not inputs_embeds")
         if inputs_embeds is None:
             inputs_embeds = self.embed_tokens(input_ids)
-        if use_cache and past_key_values is None:
-            past_key_values = DynamicCache(config=self.config)
+        if use_cache and cache is None:
+            cache = DynamicCache(config=self.config)
         if position_ids is None:
-            seen = past_key_values.get_seq_length() if past_key_values is not None else 0
+            seen = cache.get_seq_length() if cache is not None else 0
             position_ids = (torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device) + seen)[None]
         mask = create_causal_mask(config=self.config, inputs_embeds=inputs_embeds, attention_mask=attention_mask,
-                                  past_key_values=past_key_values, position_ids=position_ids)
+                                  position_ids=position_ids, **{CACHE: cache})
         x = rms_norm(inputs_embeds)
         position_embeddings = self.rotary(position_ids.expand(x.shape[0], -1), x.dtype)
         values = [e(input_ids) for e in self.value_embeds] if self.value_embeds is not None else []
@@ -219,11 +229,10 @@ class CrucibleModel(CruciblePreTrainedModel):
         for i, block in enumerate(self.layers):
             j, s = value_embed_index(self.config, i), skip_source(self.config, i)
             x = block(x, position_embeddings, mask, values[j] if j is not None else None,
-                      outputs[s] if s is not None else None, past_key_values=past_key_values,
-                      position_ids=position_ids, **kwargs)
+                      outputs[s] if s is not None else None, position_ids=position_ids, **{CACHE: cache}, **kwargs)
             if self.config.unet_skips:
                 outputs.append(x)
-        return BaseModelOutputWithPast(last_hidden_state=rms_norm(x), past_key_values=past_key_values)
+        return BaseModelOutputWithPast(last_hidden_state=rms_norm(x), **{CACHE: cache})
 
 
 class CrucibleForCausalLM(CruciblePreTrainedModel, GenerationMixin):
@@ -235,10 +244,12 @@ class CrucibleForCausalLM(CruciblePreTrainedModel, GenerationMixin):
         self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.post_init()
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, past_key_values=None,
-                inputs_embeds=None, labels=None, use_cache=None, logits_to_keep=0, **kwargs) -> CausalLMOutputWithPast:
+    def forward(self, input_ids=None, attention_mask=None, position_ids=None, cache=None, inputs_embeds=None,
+                labels=None, use_cache=None, logits_to_keep=0, past_key_values=None,
+                **kwargs) -> CausalLMOutputWithPast:
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                         past_key_values=past_key_values, inputs_embeds=inputs_embeds, use_cache=use_cache, **kwargs)
+                         cache=cache, past_key_values=past_key_values, inputs_embeds=inputs_embeds,
+                         use_cache=use_cache, **kwargs)
         h = out.last_hidden_state
         if isinstance(logits_to_keep, int) and logits_to_keep:
             h = h[:, -logits_to_keep:]
@@ -251,4 +262,4 @@ class CrucibleForCausalLM(CruciblePreTrainedModel, GenerationMixin):
         loss = None
         if labels is not None:
             loss = self.loss_function(logits=logits, labels=labels, vocab_size=self.config.vocab_size, **kwargs)
-        return CausalLMOutputWithPast(loss=loss, logits=logits, past_key_values=out.past_key_values)
+        return CausalLMOutputWithPast(loss=loss, logits=logits, **{CACHE: getattr(out, CACHE)})

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from crucible.cli import main as cli
-from crucible.grade.runner import summarize
+from crucible.eval.summary import summarize
 from crucible.improve.gates import GateError, GateFailed, enforce, evaluate, metrics_from, parse_gate
 
 

@@ -13,6 +13,7 @@ from crucible.improve import mine
 from crucible.improve.contamination import ContaminationIndex, EvalText, bundled_eval_texts, normalise
 from crucible.sandbox import bwrap_path
 from crucible.tasks import world
+from crucible.tasks.common import Task
 
 needs_sandbox = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is required (make setup installs it)")
 
@@ -63,7 +64,7 @@ def test_a_planted_copy_of_an_eval_solution_is_dropped_and_reported():
     prompt = "Write strlen.\n```python\n"
     planted = sample("mined/1", 0, canonical.text.replace("    ", "  "), "pass")  # re-indented: same ast
     honest = sample("mined/2", 0, "import sys\nprint(len(sys.stdin.read()))\n", "pass")
-    tasks = {"mined/1": {"prompt": prompt}, "mined/2": {"prompt": prompt}}
+    tasks = {(t, "python"): Task(t, prompt, "python", ("\n```",)) for t in ("mined/1", "mined/2")}
     kept, pairs, offenders = mine.decontaminate([planted, honest], [], tasks, ContaminationIndex(texts))
     assert [s["task_id"] for s in kept] == ["mined/2"]
     assert offenders[0]["matches"][0]["task_id"] == "HumanEval/23"
@@ -88,6 +89,7 @@ def test_control_moves_every_program_to_another_task():
     kept = mine.select_passing(GRADED, per_task=1)
     control = mine.control_samples(kept)
     assert [(s["control_from"], s["task_id"]) for s in control] == [("a", "b"), ("b", "a")]
+    assert {s["language"] for s in control} == {"python"}
     assert mine.control_samples(kept[:1]) == []
 
 

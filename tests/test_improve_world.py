@@ -4,12 +4,13 @@ not solve the task fail, and the many-inputs runner behind it."""
 from __future__ import annotations
 
 import json
-from argparse import Namespace
 
 import pytest
 
 from crucible.cli import main as cli
-from crucible.grade.runner import grade_samples
+from crucible.eval.pipeline import evaluate_samples
+from crucible.eval.suites import load_suite
+from crucible.grade.world import WorldSuite
 from crucible.languages.inputs import run_on_inputs
 from crucible.sandbox import Limits, bwrap_path
 from crucible.tasks import world
@@ -58,10 +59,8 @@ def test_prompt_is_short_and_opens_the_program_fence():
 def test_reference_programs_pass_at_every_level(tmp_path):
     tasks = world.generate([1, 2, 3, 4], count=6, seed=3)
     (tmp_path / "tasks.jsonl").write_text("".join(json.dumps(t.to_json()) + "\n" for t in tasks))
-    args = Namespace(tasks=str(tmp_path / "tasks.jsonl"), task_ids=None, limit=None)
-    suite = world.load_suite(args)
-    summary = grade_samples(suite, world.reference_samples(args), tmp_path / "out", ks=[1], workers=2,
-                            progress=False)
+    suite, references = load_suite("world", tasks_file=str(tmp_path / "tasks.jsonl"))
+    summary = evaluate_samples(suite, references(), tmp_path / "out", ks=[1], workers=2, progress=False)
     assert summary["n_tasks"] == 24
     assert summary["status_counts"] == {"pass": 24}
 
@@ -69,7 +68,7 @@ def test_reference_programs_pass_at_every_level(tmp_path):
 @needs_sandbox
 def test_programs_that_do_not_solve_the_task_fail():
     task = world.make_task(("reverse", "upper", "dedupe"), seed=0)
-    suite = world.WorldSuite([task])
+    suite = WorldSuite([task])
     first_input, first_output = task.tests[0]
     wrong_order = "s = input()\ns = ''.join(dict.fromkeys(s))\ns = s.upper()\ns = s[::-1]\nprint(s)\n"
     hard_coded = f"print({first_output!r})\n"

@@ -25,15 +25,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args) -> int:
     import json
 
-    from crucible.cli import UsageError
+    from crucible.commands import usage_errors
     from crucible.improve.compare import TaskSetMismatch, compare_rows, render
-    from crucible.report import load_rows
+    from crucible.io import JsonlError
+    from crucible.report.build import ReportError, load_rows
 
-    rows_a, rows_b = load_rows(args.run_a), load_rows(args.run_b)
-    try:
+    with usage_errors(ReportError, JsonlError):
+        rows_a, rows_b = load_rows(args.run_a), load_rows(args.run_b)
+    with usage_errors(TaskSetMismatch, prefix=f"{args.run_a} vs {args.run_b}: "):
         result = compare_rows(rows_a, rows_b, seed=args.seed)
-    except TaskSetMismatch as e:
-        raise UsageError(f"{args.run_a} vs {args.run_b}: {e}") from None
     if args.json:
         print(json.dumps(result, indent=2))
     else:

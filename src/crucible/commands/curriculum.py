@@ -21,14 +21,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args) -> int:
     import json
 
-    from crucible.cli import UsageError
-    from crucible.improve.curriculum import decide, record
-    from crucible.report import load_rows
+    from crucible.commands import usage_errors
+    from crucible.improve.curriculum import CurriculumError, decide, record
+    from crucible.io import JsonlError
+    from crucible.report.build import ReportError, load_rows
 
-    try:
+    with usage_errors(ReportError, JsonlError, CurriculumError, prefix=f"{args.dir}: "):
         decision = decide(load_rows(args.dir), args.level)
-    except ValueError as e:
-        raise UsageError(f"{args.dir}: {e}") from None
     decision["run"] = str(args.dir)
     lo, hi = decision["ci"]
     print(f"level {decision['level']}: pass rate {100 * decision['pass_rate']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] "

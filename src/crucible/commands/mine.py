@@ -48,39 +48,44 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    import importlib
     import json
     from pathlib import Path
 
     from crucible.cli import UsageError
-    from crucible.commands.eval import SUITES
+    from crucible.commands import gen_params, usage_errors
+    from crucible.commands.eval import input_errors
+    from crucible.eval.suites import load_suite
     from crucible.improve import mine
     from crucible.improve.contamination import ContaminationIndex, bundled_eval_texts, world_eval_texts
+    from crucible.io import atomic_write
     from crucible.sandbox import require_sandbox
+    from crucible.tasks.world import load_tasks
 
     for name in ("per_task", "pairs_per_task", "n"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     require_sandbox(args.unsafe_no_sandbox)
-    suite = importlib.import_module(SUITES[args.suite]).load_suite(args)
-    levels = {t.level for t in suite.world} if args.suite == "world" else ()
-    eval_texts = bundled_eval_texts(levels) + [t for path in args.eval_tasks for t in world_eval_texts(load_world(path))]
     out = Path(args.out)
-    graded = sample_and_grade(suite, args)
-    tasks = {t["task_id"]: t for t in suite.tasks}
+    with usage_errors(*input_errors(), mine.MineError):
+        suite, _ = load_suite(args.suite, language=args.language, tasks_file=args.tasks, task_ids=args.task_ids,
+                              limit=args.limit, unsafe=args.unsafe_no_sandbox)
+        levels = {t.level for t in suite.world} if args.suite == "world" else ()
+        eval_texts = bundled_eval_texts(levels) + [t for path in args.eval_tasks for t in world_eval_texts(load_tasks(path))]
+        graded = sample_and_grade(suite, args, gen_params(args))
+    tasks = {(t.task_id, t.language): t for t in suite.tasks}
     passing = mine.select_passing(graded, args.per_task)
     kept, pairs, offenders = mine.decontaminate(passing, mine.select_pairs(graded, args.pairs_per_task), tasks,
                                                 ContaminationIndex(eval_texts))
-    files = {
-        "mined.jsonl": [mine.sft_record(s, tasks[s["task_id"]], args.chat) for s in kept],
-        "pairs.jsonl": [mine.pair_record(c, r, tasks[c["task_id"]], args.chat) for c, r in pairs],
+    records = {
+        "mined.jsonl": [mine.sft_record(s, tasks[(s["task_id"], s["language"])], args.chat) for s in kept],
+        "pairs.jsonl": [mine.pair_record(c, r, tasks[(c["task_id"], c["language"])], args.chat) for c, r in pairs],
         "contamination.jsonl": offenders,
     }
     if args.control:
-        files["control.jsonl"] = [mine.sft_record(s, tasks[s["task_id"]], args.chat)
-                                  for s in failing_controls(suite, mine.control_samples(kept), args)]
-    for name, records in files.items():
-        write_jsonl_atomic(out / name, records)
+        records["control.jsonl"] = [mine.sft_record(s, tasks[(s["task_id"], s["language"])], args.chat)
+                                    for s in failing_controls(suite, mine.control_samples(kept), args.workers)]
+    for name, rows in records.items():
+        atomic_write(out / name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     graded_summary = json.loads((out / "summary.json").read_text())
     summary = {"suite": suite.name, "model": args.model, "n": args.n, "temperature": args.temperature,
                "tasks": len(suite.tasks), "samples": len(graded),
@@ -88,8 +93,8 @@ def main(args) -> int:
                "tasks_with_a_pass": len({s["task_id"] for s in graded if s["passed"]}),
                "pass@1": graded_summary["pass@k"]["1"], "pass@1_ci": graded_summary["ci"]["1"],
                "distinct_passing_kept": len(passing), "contaminated": len(offenders),
-               "mined": len(kept), "pairs": len(pairs), "control": len(files.get("control.jsonl", []))}
-    write_jsonl_atomic(out / "mine.json", [summary], indent=2)
+               "mined": len(kept), "pairs": len(pairs), "control": len(records.get("control.jsonl", []))}
+    atomic_write(out / "mine.json", json.dumps(summary, indent=2) + "\n")
     lo, hi = summary["pass@1_ci"]
     print(f"{summary['samples']} samples of {summary['tasks']} tasks: pass@1 {100 * summary['pass@1']:.1f}% "
           f"[{100 * lo:.1f}, {100 * hi:.1f}], {summary['tasks_with_a_pass']} tasks with a passing sample\n"
@@ -99,45 +104,35 @@ def main(args) -> int:
     return 0
 
 
-def sample_and_grade(suite, args) -> list[dict]:
-    """`crucible eval --model` into args.out (resumable), then the samples with their verdicts."""
+def sample_and_grade(suite, args, params) -> list[dict]:
+    """Sample args.model into args.out and grade (crucible eval's pipeline: resumable), then the
+    samples in scope with their verdicts."""
     from pathlib import Path
 
-    from crucible.generate.sampling import SAMPLES, evaluate_model, read_rows
+    from crucible.eval.pipeline import check_model_settings, evaluate_model
+    from crucible.eval.settings import SAMPLES
+    from crucible.generate.registry import load_backend
     from crucible.grade.runner import load_results
     from crucible.improve.mine import join_verdicts
+    from crucible.io import read_jsonl
 
-    args.runs = 1
-    evaluate_model(suite, args, [1])
+    check_model_settings(args.out, args.model, params, args.chat, n=args.n)
+    options = {"concurrency": args.concurrency} if args.model.startswith("openai:") else {}
+    backend = load_backend(args.model, **options)
+    try:
+        evaluate_model(suite, backend, args.out, n=args.n, params=params, chat=args.chat, ks=[1],
+                       workers=args.workers, progress=not args.no_progress)
+    finally:
+        backend.close()
     out = Path(args.out)
-    scope = {t["task_id"] for t in suite.tasks}
-    samples = [s for s in read_rows(out / SAMPLES) if s["task_id"] in scope and s["sample_index"] < args.n]
+    scope = {t.task_id for t in suite.tasks}
+    samples = [s for _, s in read_jsonl(out / SAMPLES) if s["task_id"] in scope and s["sample_index"] < args.n]
     return join_verdicts(samples, load_results(out))
 
 
-def failing_controls(suite, samples: list[dict], args) -> list[dict]:
-    """The control samples that fail their new task when graded (in the sandbox)."""
-    keyed = {f"control-{i}": s for i, s in enumerate(samples)}
-    verdicts = dict(suite.grade(list(keyed.items()), args.workers or 2))
-    return [s for key, s in keyed.items() if not verdicts[key].passed and verdicts[key].status != "sandbox_error"]
+def failing_controls(suite, samples: list[dict], workers: int | None) -> list[dict]:
+    """The control samples that fail their new task when graded (in the sandbox, in memory)."""
+    from crucible.grade.verdicts import grade_all
 
-
-def load_world(path: str):
-    from crucible.cli import UsageError
-    from crucible.tasks.world import WorldError, load_tasks
-
-    try:
-        return load_tasks(path)
-    except WorldError as e:
-        raise UsageError(f"--eval-tasks: {e}") from None
-
-
-def write_jsonl_atomic(path, records: list[dict], indent: int | None = None) -> None:
-    import json
-    import os
-
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for r in records:
-            f.write(json.dumps(r, ensure_ascii=False, indent=indent) + "\n")
-    os.replace(tmp, path)
+    verdicts = grade_all(suite, samples, workers=workers or 2)
+    return [s for s, v in zip(samples, verdicts) if not v.passed and v.status != "sandbox_error"]

@@ -43,20 +43,25 @@ def stage_kinds() -> set[str]:
 def main(args) -> int:
     import sys
 
-    from crucible.cli import UsageError
-    from crucible.improve.gates import GateFailed, describe
+    from crucible.cli import main as cli_main
+    from crucible.commands import usage_errors
+    from crucible.improve.compare import TaskSetMismatch
+    from crucible.improve.gates import GateError, GateFailed, describe
     from crucible.improve.recipe import RecipeError, load_run_recipe
     from crucible.improve.run import RunError, run_recipe
+    from crucible.io import JsonlError
+    from crucible.report.build import ReportError
     from crucible.train.config import ConfigError, recipe_file
 
-    try:
+    with usage_errors(RecipeError, ConfigError):
         recipe = load_run_recipe(recipe_file(args.recipe), stage_kinds())
-    except (RecipeError, ConfigError) as e:
-        raise UsageError(str(e)) from None
     try:
-        run_recipe(recipe, args.out, force=args.force)
+        with usage_errors(GateError, ReportError, JsonlError, TaskSetMismatch):
+            run_recipe(recipe, args.out, cli_main, force=args.force)
     except RunError as e:
         if e.exit_code == 2:
+            from crucible.cli import UsageError
+
             raise UsageError(str(e)) from None
         print(f"crucible run: {e}", file=sys.stderr)
         return e.exit_code

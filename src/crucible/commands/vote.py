@@ -28,33 +28,30 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    import importlib
     import json
     import os
     from pathlib import Path
 
-    from crucible.cli import UsageError
-    from crucible.commands.eval import SUITES
+    from crucible.commands import usage_errors
+    from crucible.eval.suites import load_suite
+    from crucible.grade import SampleError
     from crucible.grade.runner import read_samples
-    from crucible.improve.vote import render, vote, vote_summary
-    from crucible.report import load_rows
+    from crucible.improve.vote import VoteError, render, vote, vote_summary
+    from crucible.io import JsonlError, atomic_write
+    from crucible.report.build import ReportError, load_rows
     from crucible.sandbox import require_sandbox
+    from crucible.tasks.common import TaskError
 
     require_sandbox(args.unsafe_no_sandbox)
-    args.limit, args.task_ids = None, None
-    suite = importlib.import_module(SUITES[args.suite]).load_suite(args)
     out = Path(args.dir)
-    rows = load_rows(out)
-    samples = read_samples(args.samples or out / "samples.jsonl", suite)
-    inputs = {t["task_id"]: [x + "\n" for x in t.get("vote_inputs", [])] or [""] for t in suite.tasks}
-    try:
-        votes = vote(samples, rows, inputs.__getitem__, out, workers=args.workers or os.cpu_count() or 1,
+    with usage_errors(TaskError, SampleError, JsonlError, ReportError, VoteError):
+        suite, _ = load_suite(args.suite, language=args.language, tasks_file=args.tasks, unsafe=args.unsafe_no_sandbox)
+        rows = load_rows(out)
+        samples = read_samples(args.samples or out / "samples.jsonl", suite)
+        inputs_of = getattr(suite, "vote_inputs", lambda task_id: [""])  # puzzles read no input
+        votes = vote(samples, rows, inputs_of, out, workers=args.workers or os.cpu_count() or 1,
                      unsafe=args.unsafe_no_sandbox, progress=not args.no_progress)
-    except ValueError as e:
-        raise UsageError(f"{out}: {e}") from None
     summary = vote_summary(votes, rows)
-    tmp = out / "vote.json.tmp"
-    tmp.write_text(json.dumps({**summary, "tasks": votes}, indent=2) + "\n")
-    os.replace(tmp, out / "vote.json")
+    atomic_write(out / "vote.json", json.dumps({**summary, "tasks": votes}, indent=2) + "\n")
     print(render(summary), end="")
     return 0

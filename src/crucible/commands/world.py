@@ -25,10 +25,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def main(args) -> int:
     import json
-    import os
     from pathlib import Path
 
     from crucible.cli import UsageError
+    from crucible.commands import usage_errors
+    from crucible.io import replacing
     from crucible.tasks.world import WorldError, corpus_text, generate
 
     try:
@@ -37,15 +38,11 @@ def main(args) -> int:
         raise UsageError(f"--levels must be comma-separated integers, got {args.levels!r}") from None
     if args.count is not None and args.count < 1:
         raise UsageError(f"--count must be >= 1, got {args.count}")
-    try:
+    with usage_errors(WorldError, prefix="--levels/--split: "):
         tasks = generate(levels, split=args.split, count=args.count, seed=args.seed)
-    except WorldError as e:
-        raise UsageError(f"--levels/--split: {e}") from None
     out = Path(args.out)
-    tmp = out.with_name(out.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
+    with replacing(out) as tmp, tmp.open("w", encoding="utf-8") as f:
         for t in tasks:
             f.write(json.dumps({"text": corpus_text(t)} if args.corpus else t.to_json()) + "\n")
-    os.replace(tmp, out)
     print(f"wrote {len(tasks)} {'documents' if args.corpus else 'tasks'} to {out}")
     return 0

@@ -22,10 +22,14 @@ from pathlib import Path
 from crucible.metrics import wilson_interval
 
 
+class CurriculumError(ValueError):
+    """The rows cannot drive a curriculum (no level on them, none at the level asked)."""
+
+
 def level_of(row: dict) -> int:
     text = str(row.get("difficulty", ""))
     if not text.startswith("level "):
-        raise ValueError(f"row for {row.get('task_id')!r} has no level (difficulty {text!r}, expected 'level N')")
+        raise CurriculumError(f"row for {row.get('task_id')!r} has no level (difficulty {text!r}, expected 'level N')")
     return int(text.split()[1])
 
 
@@ -42,7 +46,7 @@ def decide(rows: list[dict], level: int, *, lowest: int = 1, highest: int = 5) -
     """The decision for `level` from the rows of that level."""
     at_level = [r for r in rows if level_of(r) == level]
     if not at_level:
-        raise ValueError(f"no rows at level {level}")
+        raise CurriculumError(f"no rows at level {level}")
     passed = sum(bool(r["passed"]) for r in at_level)
     action = "harder" if passed == len(at_level) else "easier" if passed == 0 else "mine"
     step = {"harder": 1, "easier": -1, "mine": 0}[action]

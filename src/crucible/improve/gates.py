@@ -14,17 +14,20 @@ Metric names come from the result files crucible writes (`metrics_from`):
 - vote (vote.json): vote@N (and .lo / .hi);
 - any other JSON object's top-level numbers under their own names (e.g. {"bpb": 1.07}).
 
-`enforce` raises GateFailed naming each failed gate and by how much; commands turn it into exit
-code 3. Not covered: and/or combinations (write several gates: all must hold).
+`metrics_from_paths` reads them from files or results directories. `enforce` raises GateFailed
+naming each failed gate and by how much; commands turn it into exit code 3. Not covered: and/or combinations (write several gates: all must hold).
 """
 
 from __future__ import annotations
 
+import json
 import operator
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq, "!=": operator.ne}
+RESULT_FILES = ("summary.json", "probes.json", "vote.json", "compare.json")  # what a results directory offers
 GATE = re.compile(r"\s*([A-Za-z_][\w@.\-]*)\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*")
 
 
@@ -110,3 +113,22 @@ def metrics_from(obj: dict) -> dict[str, float]:
     if not out:
         out = {k: float(v) for k, v in obj.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     return out
+
+
+def metrics_from_paths(paths) -> dict[str, float]:
+    """Gate metrics from result JSON files, or directories (their RESULT_FILES); later ones win."""
+    metrics: dict[str, float] = {}
+    for given in paths:
+        path = Path(given)
+        files = [path / f for f in RESULT_FILES if (path / f).is_file()] if path.is_dir() else [path]
+        if not files or not files[0].is_file():
+            raise GateError(f"{path}: no result file here (looked for {', '.join(RESULT_FILES)})")
+        for f in files:
+            try:
+                obj = json.loads(f.read_text(encoding="utf-8"))
+            except json.JSONDecodeError as e:
+                raise GateError(f"{f}:{e.lineno}: not valid JSON ({e.msg})") from None
+            if not isinstance(obj, dict):
+                raise GateError(f"{f}: expected a JSON object")
+            metrics.update(metrics_from(obj))
+    return metrics

@@ -28,9 +28,13 @@ import itertools
 from collections import defaultdict
 
 from crucible.improve.contamination import normalise
-from crucible.languages import extract_program
+from crucible.sanitize import extract_program
 
 FENCE_STOP = "\n```"
+
+
+class MineError(ValueError):
+    """Samples and the grader's rows that do not go together."""
 
 
 def join_verdicts(samples: list[dict], rows: list[dict]) -> list[dict]:
@@ -41,7 +45,7 @@ def join_verdicts(samples: list[dict], rows: list[dict]) -> list[dict]:
     for s in samples:
         row = verdicts.get((s["task_id"], s["language"], s["sample_index"]))
         if row is None:
-            raise ValueError(f"sample {s['sample_index']} of {s['task_id']} ({s['language']}) has no graded row")
+            raise MineError(f"sample {s['sample_index']} of {s['task_id']} ({s['language']}) has no graded row")
         out.append({**s, "status": row["status"], "passed": bool(row["passed"])})
     return out
 
@@ -100,52 +104,49 @@ def control_samples(mined: list[dict]) -> list[dict]:
     if len(tasks) < 2:
         return []
     shift = {t: tasks[(i + 1) % len(tasks)] for i, t in enumerate(tasks)}
-    return [{**s, "task_id": shift[(s["task_id"], s["language"])][0], "control_from": s["task_id"]} for s in mined]
+    moved = [(s, shift[(s["task_id"], s["language"])]) for s in mined]
+    return [{**s, "task_id": task_id, "language": language, "control_from": s["task_id"]}
+            for s, (task_id, language) in moved]
 
 
-def completion_text(sample: dict, task: dict) -> str:
+def completion_text(sample: dict, task) -> str:
     """The trained completion: the sampled text, closed with the fence when the task's stop is one."""
-    stops = task.get("stop") or ()
-    return sample["completion"] + (FENCE_STOP if FENCE_STOP in stops else "")
+    return sample["completion"] + (FENCE_STOP if FENCE_STOP in task.stop else "")
 
 
-def sft_record(sample: dict, task: dict, chat: bool) -> dict:
+def sft_record(sample: dict, task, chat: bool) -> dict:
+    """A training example for `crucible sft` from a sample of `task` (a crucible.tasks.common.Task)."""
     meta = {"task_id": sample["task_id"], "sample_index": sample["sample_index"]}
     if "control_from" in sample:
         meta["control_from"] = sample["control_from"]
     if chat:
-        return {"messages": [{"role": "user", "content": chat_prompt(task)},
+        return {"messages": [*task.chat_messages(),
                              {"role": "assistant", "content": sample.get("raw", sample["completion"])}], **meta}
-    return {"prompt": task["prompt"], "completion": completion_text(sample, task), **meta}
+    return {"prompt": task.prompt, "completion": completion_text(sample, task), **meta}
 
 
-def pair_record(chosen: dict, rejected: dict, task: dict, chat: bool) -> dict:
+def pair_record(chosen: dict, rejected: dict, task, chat: bool) -> dict:
     meta = {"task_id": chosen["task_id"], "chosen_index": chosen["sample_index"],
             "rejected_index": rejected["sample_index"], "rejected_status": rejected["status"]}
     if chat:
-        return {"messages": [{"role": "user", "content": chat_prompt(task)}],
+        return {"messages": task.chat_messages(),
                 "chosen": chosen.get("raw", chosen["completion"]),
                 "rejected": rejected.get("raw", rejected["completion"]), **meta}
-    return {"prompt": task["prompt"], "chosen": completion_text(chosen, task),
+    return {"prompt": task.prompt, "chosen": completion_text(chosen, task),
             "rejected": completion_text(rejected, task), **meta}
 
 
-def chat_prompt(task: dict) -> str:
-    from crucible.generate.sampling import chat_messages
-    from crucible.languages import get
-
-    return chat_messages(task, get(task["language"]))[0]["content"]
-
-
-def decontaminate(passing: list[dict], pairs: list[tuple[dict, dict]], tasks: dict[str, dict],
-                  index) -> tuple[list[dict], list[tuple[dict, dict]], list[dict]]:
+def decontaminate(passing: list[dict], pairs: list[tuple[dict, dict]], tasks: dict, index
+                  ) -> tuple[list[dict], list[tuple[dict, dict]], list[dict]]:
     """(mined, pairs, offenders): every sample that reproduces an eval text (`index.matches`) is
-    dropped, with the pairs it is in; each offender is reported with what it reproduces."""
+    dropped, with the pairs it is in; each offender is reported with what it reproduces. `tasks` maps
+    (task_id, language) to the Task."""
     key = lambda s: (s["task_id"], s["language"], s["sample_index"])  # noqa: E731
     unique = {key(s): s for s in passing + [s for pair in pairs for s in pair]}
     offenders = []
     for s in unique.values():
-        found = index.matches(tasks[s["task_id"]]["prompt"], extract_program(s["completion"], s["language"]))
+        prompt = tasks[(s["task_id"], s["language"])].prompt
+        found = index.matches(prompt, extract_program(s["completion"], s["language"]))
         if found:
             offenders.append({"task_id": s["task_id"], "language": s["language"], "sample_index": s["sample_index"],
                               "passed": s["passed"], "matches": found})

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crucible.metrics import wilson_interval
+from crucible.sanitize import strip_thinking
 
 CHECKS = ("contains", "not_contains", "regex", "not_regex", "calls_tool", "closes_think", "answer_outside_think")
 TOOL_CALL = re.compile(r"<tool_call>\s*(\{.*?\})\s*</tool_call>", re.DOTALL)
@@ -154,8 +155,6 @@ def check_passes(kind: str, value, reply: str) -> bool:
     if kind == "closes_think":
         return closes_think(reply)
     if kind == "answer_outside_think":
-        from crucible.generate.sanitize import strip_thinking
-
         return bool(strip_thinking(reply).strip())
     raise ValueError(f"unknown check {kind!r}")
 

@@ -10,11 +10,13 @@ RUN/.replaced/. Stages added at the end of a recipe simply run.
 
 After each stage its results (summary.json, probes.json, vote.json, compare.json in its directory;
 a gate stage reads its `metrics`) become gate metrics, and one row is appended to
-RUN/eval_results.jsonl (flushed): stage, kind, metrics, gate checks. A failed gate raises
+RUN/eval_results.jsonl (flushed): stage, kind, when it finished, metrics, gate checks — exactly one
+per finish (a kill between recording the finish and appending the row is caught up on the re-run). A failed gate raises
 GateFailed: the command exits 3 saying which gate and by how much.
 
-Stages run in this process through crucible's own CLI (`crucible.cli.main`), so a stage is exactly
-the command a user would type; `run_stage` is the one place that knows the runner's own kinds.
+Stages run in this process through crucible's own CLI (`crucible.cli.main`, handed in by the
+command: this room does not import the command layer), so a stage is exactly the command a user
+would type; `run_stage` is the one place that knows the runner's own kinds.
 
 Not covered: running stages in parallel, or on other machines.
 """
@@ -22,18 +24,17 @@ Not covered: running stages in parallel, or on other machines.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from crucible.improve.gates import GateFailed, enforce, metrics_from, parse_gate
+from crucible.improve.gates import RESULT_FILES, GateFailed, enforce, metrics_from_paths, parse_gate
 from crucible.improve.recipe import Recipe, Stage, resolve, to_argv
+from crucible.io import appending, atomic_write, read_jsonl
 
 STATE = "run.json"
 EVAL_RESULTS = "eval_results.jsonl"
-RESULT_FILES = ("summary.json", "probes.json", "vote.json", "compare.json")
 OUT_FILE = {"world": "tasks.jsonl"}          # kinds whose --out is a file inside the stage directory
 RESUME = {"pretrain": ("latest", "--resume")}  # kinds that continue only when told to
 NO_OUT = ("report", "vote", "gate")          # kinds that read directories instead of writing their own
@@ -53,9 +54,7 @@ def load_state(run: Path) -> dict:
 
 
 def save_state(run: Path, state: dict) -> None:
-    tmp = run / (STATE + ".tmp")
-    tmp.write_text(json.dumps(state, indent=2) + "\n")
-    os.replace(tmp, run / STATE)
+    atomic_write(run / STATE, json.dumps(state, indent=2) + "\n")
 
 
 def plan(recipe: Recipe, state: dict, force: str | None) -> list[Stage]:
@@ -93,17 +92,11 @@ def retire(run: Path, stages: list[Stage], state: dict) -> None:
 
 def stage_metrics(stage: Stage, run: Path, places: dict[str, str]) -> dict[str, float]:
     """Gate metrics from the stage's own results, or (gate stages) from the files it names."""
-    sources = [run / stage.name]
-    if stage.kind == "gate":
-        given = resolve(dict(stage.flags)["metrics"], places)
-        sources = [Path(p) for p in (given if isinstance(given, list) else [given])]
-    metrics: dict[str, float] = {}
-    for src in sources:
-        files = [src / f for f in RESULT_FILES if (src / f).is_file()] if src.is_dir() else [src]
-        for f in files:
-            if f.is_file():
-                metrics.update(metrics_from(json.loads(f.read_text())))
-    return metrics
+    if stage.kind != "gate":
+        out = run / stage.name
+        return metrics_from_paths([out / f for f in RESULT_FILES if (out / f).is_file()])
+    given = resolve(dict(stage.flags)["metrics"], places)
+    return metrics_from_paths(given if isinstance(given, list) else [given])
 
 
 def run_stage(stage: Stage, run: Path, places: dict[str, str], cli_main: Callable[[list[str]], int]) -> None:
@@ -112,12 +105,12 @@ def run_stage(stage: Stage, run: Path, places: dict[str, str], cli_main: Callabl
     out.mkdir(parents=True, exist_ok=True)
     if stage.kind == "compare":
         from crucible.improve.compare import compare_rows
-        from crucible.report import load_rows
+        from crucible.report.build import load_rows
 
         flags = dict(stage.flags)
         a, b = resolve(flags["a"], places), resolve(flags["b"], places)
         result = {**compare_rows(load_rows(a), load_rows(b), seed=int(flags.get("seed", 0))), "runs": {"a": a, "b": b}}
-        (out / "compare.json").write_text(json.dumps(result, indent=2) + "\n")
+        atomic_write(out / "compare.json", json.dumps(result, indent=2) + "\n")
         return
     if stage.kind == "gate":
         return
@@ -132,11 +125,10 @@ def run_stage(stage: Stage, run: Path, places: dict[str, str], cli_main: Callabl
         raise RunError(f"stage {stage.name!r} (crucible {' '.join(argv)}) exited with code {code}", code)
 
 
-def run_recipe(recipe: Recipe, run: str | Path, *, force: str | None = None,
-               cli_main: Callable[[list[str]], int] | None = None, log=print) -> dict:
-    """Run what is not done; returns the state. Raises RunError or GateFailed."""
-    from crucible.cli import main as default_main
-
+def run_recipe(recipe: Recipe, run: str | Path, cli_main: Callable[[list[str]], int], *, force: str | None = None,
+               log=print) -> dict:
+    """Run what is not done with `cli_main` (crucible's CLI entry point, handed in by the command);
+    returns the state. Raises RunError or GateFailed."""
     run = Path(run)
     run.mkdir(parents=True, exist_ok=True)
     state = load_state(run)
@@ -144,13 +136,16 @@ def run_recipe(recipe: Recipe, run: str | Path, *, force: str | None = None,
     state["recipe"] = str(recipe.path)
     save_state(run, state)
     places = {"run": str(run), **recipe.vars, **{s.name: str(run / s.name) for s in recipe.stages}}
+    results = run / EVAL_RESULTS
+    rows = read_jsonl(results, repair=True) if results.exists() else []
+    recorded = {(r["stage"], r.get("finished")) for _, r in rows}
     for stage in recipe.stages:
         finished = stage.name in state["stages"]
         if finished:
             log(f"[run] {stage.name}: finished earlier, skipped")
         else:
             log(f"[run] {stage.name}: {stage.kind}")
-            run_stage(stage, run, places, cli_main or default_main)
+            run_stage(stage, run, places, cli_main)
         metrics = stage_metrics(stage, run, places)
         checks = []
         try:
@@ -161,11 +156,13 @@ def run_recipe(recipe: Recipe, run: str | Path, *, force: str | None = None,
         finally:
             if not finished:
                 state["stages"][stage.name] = {"fingerprint": stage.fingerprint, "table": stage.table(),
-                                               "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                                               "finished": time.strftime("%Y-%m-%dT%H:%M:%S")
+                                               + f".{time.time_ns() % 10**9:09d}"}
                 save_state(run, state)
-                with (run / EVAL_RESULTS).open("a", encoding="utf-8") as f:
-                    f.write(json.dumps({"stage": stage.name, "kind": stage.kind, "metrics": metrics,
-                                        "gates": checks}) + "\n")
-                    f.flush()
-                    os.fsync(f.fileno())
+            stamp = state["stages"][stage.name]["finished"]
+            if (stage.name, stamp) not in recorded:  # once per finish, even if a kill fell between the writes
+                with appending(results) as f:
+                    f.write({"stage": stage.name, "kind": stage.kind, "finished": stamp, "metrics": metrics,
+                             "gates": checks})
+                recorded.add((stage.name, stamp))
     return state

@@ -23,23 +23,26 @@ the function on generated arguments would be needed).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-from crucible.languages import extract_program
+from crucible.grade import program_hash
+from crucible.io import appending, read_jsonl
 from crucible.languages.inputs import run_on_inputs
 from crucible.metrics import bootstrap_ci, pass_at_k_table, task_counts
 from crucible.sandbox import Limits
+from crucible.sanitize import extract_program
 
 BEHAVIOURS = "vote_behaviours.jsonl"
+
+
+class VoteError(ValueError):
+    """The samples and the grader's rows do not go together (grade the samples first)."""
 LIMITS = Limits(timeout_s=2.0, wall_s=30.0)
 
 
 def behaviour_key(language: str, program: str, inputs: list[str]) -> str:
-    from crucible.grade.runner import program_hash
-
     return program_hash("vote", language, program, *inputs)
 
 
@@ -81,15 +84,13 @@ def vote(samples: list[dict], rows: list[dict], inputs_of: Callable[[str], list[
     sample_index)); `inputs_of(task_id)` gives a task's vote inputs (stdin texts)."""
     from tqdm import tqdm
 
-    from crucible.generate.sampling import read_rows
-
     passed = {(r["task_id"], r["language"], r["sample_index"]): bool(r["passed"]) for r in rows}
     groups = task_groups(samples)
     missing = [(k, s["sample_index"]) for k, g in groups.items() for s in g
                if (k[0], k[1], s["sample_index"]) not in passed]
     if missing:
         (task_id, language), index = missing[0]
-        raise ValueError(f"{len(missing)} sample(s) have no graded row, e.g. {task_id} ({language}) "
+        raise VoteError(f"{len(missing)} sample(s) have no graded row, e.g. {task_id} ({language}) "
                          f"sample {index}: grade them first")
     jobs: dict[str, tuple[str, str, list[str]]] = {}
     keys: dict[tuple[str, str, int], str] = {}
@@ -102,18 +103,16 @@ def vote(samples: list[dict], rows: list[dict], inputs_of: Callable[[str], list[
             jobs.setdefault(key, (language, program, inputs))
     path = Path(out) / BEHAVIOURS
     path.parent.mkdir(parents=True, exist_ok=True)
-    known = {r["key"]: r["behaviour"] for r in read_rows(path)}
+    known = {r["key"]: r["behaviour"] for _, r in read_jsonl(path, repair=True)} if path.exists() else {}
     todo = [k for k in jobs if k not in known]
-    with path.open("a", encoding="utf-8") as f, ThreadPoolExecutor(max(1, workers)) as pool, \
+    with appending(path) as f, ThreadPoolExecutor(max(1, workers)) as pool, \
             tqdm(total=len(todo), desc="vote: running programs", unit="program", disable=not progress,
                  dynamic_ncols=True) as bar:
         futures = {pool.submit(behaviour, *jobs[k], limits=limits, unsafe=unsafe): k for k in todo}
         for future in as_completed(futures):
             key = futures[future]
             known[key] = future.result()
-            f.write(json.dumps({"key": key, "behaviour": known[key]}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+            f.write({"key": key, "behaviour": known[key]})
             bar.update(1)
     votes = []
     for (task_id, language), group in groups.items():

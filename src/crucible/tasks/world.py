@@ -27,8 +27,8 @@ undo or override the first). Whether a sequence is held out depends only on a ha
 (HELDOUT_SHARE of each level), so train and held-out never overlap, whatever the seed or count.
 The seed chooses which tasks are drawn and the test inputs.
 
-Grading is the whole-program path (as for puzzles): the program runs in the sandbox on every
-test input (one sandbox for all of them, `crucible.languages.inputs`), stdout compared after
+`tasks()` gives the common `Task` records; grading (`crucible.grade.world`) is the whole-program
+path, as for puzzles: the program runs in the sandbox on every test input, stdout compared after
 stripping surrounding whitespace.
 
 Not covered: other languages (the reference lines are Python), operations with parameters.
@@ -43,10 +43,8 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from crucible.grade import Verdict, failure_verdict, grade_in_threads
-from crucible.languages import extract_program
-from crucible.languages.inputs import run_on_inputs
-from crucible.sandbox import Limits
+from crucible.io import read_jsonl
+from crucible.tasks.common import Task, TaskError, select_tasks
 
 VOWELS = "aeiouAEIOU"
 # name -> (what it does, the line of Python that does it). The test below keeps them in agreement.
@@ -70,10 +68,9 @@ N_TESTS = 6
 N_VOTE_INPUTS = 4
 PROMPT = "Read a line, apply the steps in order, print the result: {steps}\n```python\n"
 STOP = ("\n```",)
-LIMITS = Limits(timeout_s=2.0, wall_s=20.0)
 
 
-class WorldError(ValueError):
+class WorldError(TaskError):
     """A bad world request or tasks file; the message names the file and line where there is one."""
 
 
@@ -166,22 +163,15 @@ def corpus_text(task: WorldTask) -> str:
 
 
 def load_tasks(path: str | Path) -> list[WorldTask]:
-    """World tasks from JSONL (as `to_json` writes them); bad lines raise WorldError with file:line."""
-    import json
-
+    """World tasks from JSONL (as `to_json` writes them); bad lines raise WorldError (JsonlError for a
+    line that is not JSON) naming the file and line."""
     path = Path(path)
     if not path.is_file():
         raise WorldError(f"{path}: no such tasks file")
     tasks, seen = [], set()
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for lineno, obj in read_jsonl(path):
         where = f"{path}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise WorldError(f"{where}: not valid JSON ({e.msg})") from None
-        ops = obj.get("ops") if isinstance(obj, dict) else None
+        ops = obj.get("ops")
         if not isinstance(ops, list) or not ops or not all(op in OPS for op in ops):
             raise WorldError(f"{where}: 'ops' must be a non-empty list of {', '.join(OPS)}")
         tests, votes = obj.get("tests"), obj.get("vote_inputs", [])
@@ -200,77 +190,22 @@ def load_tasks(path: str | Path) -> list[WorldTask]:
     return tasks
 
 
-@dataclass
-class WorldSuite:
-    """The grader's Suite (`crucible.grade.Suite`) over world tasks."""
-    world: list[WorldTask]
-    unsafe: bool = False
-    name: str = "world"
-
-    def __post_init__(self):
-        self.by_id = {t.task_id: t for t in self.world}
-        self.tasks = [{"task_id": t.task_id, "language": "python", "prompt": t.prompt, "stop": list(STOP),
-                       "difficulty": f"level {t.level}", "vote_inputs": list(t.vote_inputs)} for t in self.world]
-
-    def check_sample(self, sample: dict) -> str | None:
-        if sample.get("task_id") not in self.by_id:
-            return f"unknown task_id {sample.get('task_id')!r} (not a task of this world suite)"
-        if not isinstance(sample.get("completion"), str):
-            return "'completion' must be a string"
-        if sample.setdefault("language", "python") != "python":
-            return f"world tasks are solved in Python, got language {sample['language']!r}"
-        sample.setdefault("difficulty", f"level {self.by_id[sample['task_id']].level}")
-        return None
-
-    def group(self, sample: dict) -> str:
-        return "python"
-
-    def program_key(self, sample: dict) -> str:
-        from crucible.grade.runner import program_hash
-
-        task = self.by_id[sample["task_id"]]
-        return program_hash("world", repr(task.tests), extract_program(sample["completion"], "python"))
-
-    def grade_one(self, sample: dict) -> Verdict:
-        task = self.by_id[sample["task_id"]]
-        program = extract_program(sample["completion"], "python")
-        outcomes = run_on_inputs("python", program, [x + "\n" for x, _ in task.tests], limits=LIMITS,
-                                 unsafe=self.unsafe)
-        wall = sum(o.wall_s for o in outcomes)
-        for (given, want), out in zip(task.tests, outcomes):
-            if out.status != "ok":
-                return failure_verdict(out)
-            if out.stdout.strip() != want.strip():
-                return Verdict("wrong_answer", f"input {given!r}: expected {want!r}, got {out.stdout.strip()[:60]!r}",
-                               wall)
-        return Verdict("pass", "", wall)
-
-    def grade(self, samples, workers: int):
-        return grade_in_threads(self.grade_one, samples, workers)
+def select_world(world: list[WorldTask], ids=None, limit: int | None = None) -> list[WorldTask]:
+    return select_tasks(world, ids, limit, unknown=lambda bad: f"--task-ids: unknown world tasks {', '.join(bad)}")
 
 
-def load_suite(args) -> WorldSuite:
-    """`crucible eval world`: tasks from --tasks FILE (see `crucible world`), else the held-out
-    tasks of levels 1–3 (seed 0, at most 50 per level); --task-ids and --limit narrow them."""
-    from crucible.cli import UsageError
-
-    try:
-        path = getattr(args, "tasks", None)
-        tasks = load_tasks(path) if path else generate(range(1, 4), split="heldout", count=50)
-    except WorldError as e:
-        raise UsageError(str(e)) from None
-    ids = getattr(args, "task_ids", None)
-    if ids:
-        wanted = [t.strip() for t in ids.split(",") if t.strip()]
-        unknown = sorted(set(wanted) - {t.task_id for t in tasks})
-        if unknown:
-            raise UsageError(f"--task-ids: unknown world tasks {', '.join(unknown)}")
-        tasks = [t for t in tasks if t.task_id in set(wanted)]
-    limit = getattr(args, "limit", None)
-    return WorldSuite(tasks[:limit] if limit else tasks, unsafe=bool(getattr(args, "unsafe_no_sandbox", False)))
+def scope(tasks_file: str | Path | None = None, ids=None, limit: int | None = None) -> list[WorldTask]:
+    """The tasks of `tasks_file` (see `crucible world`), else the held-out tasks of levels 1–3 (seed 0,
+    at most 50 per level); then --task-ids and --limit."""
+    world = load_tasks(tasks_file) if tasks_file else generate(range(1, 4), split="heldout", count=50)
+    return select_world(world, ids, limit)
 
 
-def reference_samples(args) -> list[dict]:
-    suite = load_suite(args)
+def tasks(world: list[WorldTask]) -> list[Task]:
+    """The common Task records (a whole Python program each; difficulty "level N")."""
+    return [Task(t.task_id, t.prompt, "python", STOP, difficulty=f"level {t.level}") for t in world]
+
+
+def reference_samples(world: list[WorldTask]) -> list[dict]:
     return [{"task_id": t.task_id, "language": "python", "completion": t.reference, "sample_index": 0,
-             "difficulty": f"level {t.level}"} for t in suite.world]
+             "difficulty": f"level {t.level}"} for t in world]

@@ -15,7 +15,7 @@ import sys
 COMMANDS = [
     "exec", "eval", "report", "languages", "sandbox",
     "tokenizer", "data", "pretrain", "golf",
-    "serve", "chat",
+    "serve", "chat", "swe",
     "compare", "world", "vote", "probes", "gate", "mine", "curriculum", "run",
 ]
 

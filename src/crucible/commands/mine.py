@@ -70,7 +70,8 @@ def main(args) -> int:
         suite, _ = load_suite(args.suite, language=args.language, tasks_file=args.tasks, task_ids=args.task_ids,
                               limit=args.limit, unsafe=args.unsafe_no_sandbox)
         levels = {t.level for t in suite.world} if args.suite == "world" else ()
-        eval_texts = bundled_eval_texts(levels) + [t for path in args.eval_tasks for t in world_eval_texts(load_tasks(path))]
+        eval_texts = bundled_eval_texts(levels)
+        eval_texts += [t for path in args.eval_tasks for t in world_eval_texts(load_tasks(path))]
         graded = sample_and_grade(suite, args, gen_params(args))
     tasks = {(t.task_id, t.language): t for t in suite.tasks}
     passing = mine.select_passing(graded, args.per_task)

@@ -5,7 +5,8 @@ examples:
   crucible probes --replies replies.jsonl --probes probes.toml --out runs/probes   # score given replies
 
 DIR/probes.jsonl gets one row per probe as it is answered (append-only; a re-run asks only the
-probes missing, and refuses other settings); DIR/probes.json holds the scores (probes.total and probes.<category> for gates).
+probes missing, and refuses other settings); DIR/probes.json holds the scores (probes.total and
+probes.<category> for gates).
 The probe file format is described in crucible.improve.probes. --replies takes JSONL {"id", "reply"}.
 """
 

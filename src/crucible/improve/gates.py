@@ -15,7 +15,8 @@ Metric names come from the result files crucible writes (`metrics_from`):
 - any other JSON object's top-level numbers under their own names (e.g. {"bpb": 1.07}).
 
 `metrics_from_paths` reads them from files or results directories. `enforce` raises GateFailed
-naming each failed gate and by how much; commands turn it into exit code 3. Not covered: and/or combinations (write several gates: all must hold).
+naming each failed gate and by how much; commands turn it into exit code 3.
+Not covered: and/or combinations (write several gates: all must hold).
 """
 
 from __future__ import annotations

@@ -136,7 +136,8 @@ def parse_stage(table: dict, where: str, kinds, line: int) -> Stage:
     for key, value in table.items():
         if key in RESERVED:
             continue
-        if isinstance(value, dict) or (isinstance(value, list) and not all(isinstance(v, (str, int, float)) for v in value)):
+        scalars = isinstance(value, list) and all(isinstance(v, (str, int, float)) for v in value)
+        if isinstance(value, dict) or (isinstance(value, list) and not scalars):
             raise RecipeError(f"{where}: stage {name!r}: {key!r} must be a string, number, boolean or list of them")
         flags.append((key, value))
     if kind == "compare" and not {"a", "b"} <= {k for k, _ in flags}:

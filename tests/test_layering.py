@@ -45,6 +45,10 @@ FORBIDDEN = {
 }
 for _room in MEASURE_PATH:  # the server sits on top of the backends; nothing on the measure path uses it
     FORBIDDEN[_room].append("crucible.serve")
+# The improve loop sits on top of measuring and training (below the commands only): nothing imports it.
+for _room in list(FORBIDDEN):
+    FORBIDDEN[_room].append("crucible.improve")
+FORBIDDEN["crucible.improve"] = ["crucible.serve", "crucible.testing"]
 # Only these may import the command layer (UsageError lives in crucible.cli).
 COMMAND_LAYER = ("crucible.cli", "crucible.commands")
 MAY_USE_COMMANDS = ("crucible.cli", "crucible.commands", "crucible.__main__", "crucible.demo")

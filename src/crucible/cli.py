@@ -16,6 +16,7 @@ COMMANDS = [
     "exec", "eval", "report", "languages", "sandbox",
     "tokenizer", "data", "pretrain", "golf",
     "serve", "chat", "swe",
+    "compare", "world", "vote", "probes", "gate", "mine", "curriculum", "run",
 ]
 
 

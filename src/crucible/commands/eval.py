@@ -22,7 +22,7 @@ from pathlib import Path
 from crucible.cli import UsageError
 from crucible.commands import add_ray_argument, gen_params, ray_session, usage_errors
 
-SUITES = ("humaneval", "puzzles")  # crucible.eval.suites.SUITES, without importing it for --help
+SUITES = ("humaneval", "puzzles", "world")  # crucible.eval.suites.SUITES, without importing it for --help
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

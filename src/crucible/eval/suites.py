@@ -3,6 +3,8 @@
     humaneval                 HumanEval in Python (language python/py), else translated to `language`
     puzzles                   the bundled puzzles, or those of `tasks_file`, in `language` (a comma list
                               or "all" ready languages)
+    world                     generated "transform a string" tasks (`crucible world`) from `tasks_file`,
+                              else the held-out tasks of levels 1-3
 
 `load_suite` returns the suite with its tasks in scope and a function giving its reference samples.
 Bad names, languages or ids raise TaskError (JsonlError for an unreadable tasks file).
@@ -14,7 +16,7 @@ from collections.abc import Callable
 
 from crucible.tasks.common import TaskError
 
-SUITES = ("humaneval", "puzzles")
+SUITES = ("humaneval", "puzzles", "world")
 
 
 def load_suite(name: str, *, language: str | None = "python", tasks_file: str | None = None, task_ids=None,
@@ -29,6 +31,14 @@ def load_suite(name: str, *, language: str | None = "python", tasks_file: str | 
         languages = puzzles.parse_languages(language or "all")
         suite = PuzzleSuite(scope, languages, unsafe, python_env=python_env)
         return suite, lambda: puzzles.reference_samples(scope, languages)
+    if name == "world":
+        from crucible.grade.world import WorldSuite
+        from crucible.tasks import world
+
+        if python_env is not None:
+            raise TaskError("--python-env: world programs run with the standard library only")
+        scope = world.scope(tasks_file, task_ids, limit)
+        return WorldSuite(scope, unsafe), lambda: world.reference_samples(scope)
     if name != "humaneval":
         raise TaskError(f"unknown suite {name!r}; known: {', '.join(SUITES)}")
     if language in (None, "python", "py"):

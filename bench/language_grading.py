@@ -149,19 +149,17 @@ def _recipe(lang: str, source: str):
 
 def grader_identical(lang: str, src: str, n: int, workers: int) -> dict:
     """N identical samples through the resumable grader: executed once, the rest reuse the verdict."""
-    from argparse import Namespace
-
-    from crucible.grade.runner import grade_samples
-    from crucible.tasks import puzzles
+    from crucible.eval.pipeline import evaluate_samples
+    from crucible.eval.suites import load_suite
 
     with tempfile.TemporaryDirectory() as d:
         tasks = Path(d) / "tasks.jsonl"
         tasks.write_text(json.dumps({"id": "sq", "prompt": "sum of squares", "answer": expected(999),
                                      "difficulty": "easy"}) + "\n")
-        suite = puzzles.load_suite(Namespace(tasks=str(tasks), language=lang, limit=None, task_ids=None))
+        suite, _ = load_suite("puzzles", tasks_file=str(tasks), language=lang)
         samples = [{"task_id": "sq", "language": lang, "completion": src, "sample_index": i} for i in range(n)]
         start = time.perf_counter()
-        summary = grade_samples(suite, samples, Path(d) / "out", ks=[1], workers=workers, progress=False)
+        summary = evaluate_samples(suite, samples, Path(d) / "out", ks=[1], workers=workers, progress=False)
         secs = time.perf_counter() - start
     return {"samples_per_s": n / secs, "executed": summary["executed"], "pass@1": summary["pass@k"]["1"]}
 

@@ -53,9 +53,11 @@ def serve_old(path: str) -> None:
     """Run the baseline server (its source from git) on a free port; print the URL."""
     source = subprocess.run(["git", "-C", str(ROOT), "show", f"{BASELINE}:src/crucible/serve/__init__.py"],
                             capture_output=True, text=True, check=True).stdout
+    # the baseline imported GenParams and BackendError from generate.backends, now generate.types
+    source = source.replace("from crucible.generate.backends import", "from crucible.generate.types import")
     old = types.ModuleType("crucible_serve_baseline")
     exec(compile(source, "crucible_serve_baseline", "exec"), old.__dict__)
-    from crucible.generate.backends import load_backend
+    from crucible.generate.registry import load_backend
     server = old.make_server(load_backend(f"native:{path}"), "127.0.0.1", 0, name="gpt")
     server.verbose = False
     print(f"old server on http://127.0.0.1:{server.server_address[1]}/v1", flush=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from crucible.generate.backends import BackendError, GenParams, load_backend
+from crucible.generate.registry import load_backend
+from crucible.generate.types import BackendError, GenParams
 from crucible.testing import SMALL_TALK, TOY_TASK, demo_model
 
 

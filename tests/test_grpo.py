@@ -19,6 +19,7 @@ from crucible.posttrain.losses import group_advantages, grpo_loss_sum
 from crucible.posttrain.policy import load_policy
 from crucible.posttrain.rewards import RewardError, grade, load_reward_fn, rewards
 from crucible.sandbox import bwrap_path
+from crucible.tasks.common import Task
 
 needs_sandbox = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is required (make setup installs it)")
 TOK = tokenizer()
@@ -27,11 +28,11 @@ PUZZLES = [{"id": "seven", "prompt": "Print the number seven.", "answer": "7", "
 
 
 def puzzle_suite(tmp_path):
-    from crucible.tasks import puzzles
+    from crucible.eval.suites import load_suite
 
     path = tmp_path / "tasks.jsonl"
     path.write_text("".join(json.dumps(p) + "\n" for p in PUZZLES))
-    return puzzles.load_suite(SimpleNamespace(tasks=str(path), language="python", limit=None, task_ids=None))
+    return load_suite("puzzles", language="python", tasks_file=str(path))[0]
 
 
 def test_advantages_are_centred_per_group_and_optionally_scaled():
@@ -61,18 +62,19 @@ def test_kl_term_vanishes_at_the_reference_and_grows_away_from_it():
 
 def test_reward_functions_load_with_weights_and_none_means_not_applicable(tmp_path):
     f = tmp_path / "my_rewards.py"
-    f.write_text("def short(task, completion):\n    return None if task['task_id'] == 'skip' else -len(completion)\n")
+    f.write_text("def short(task, completion):\n    return None if task.task_id == 'skip' else -len(completion)\n")
     fn = load_reward_fn(f"{f}:short:0.5")
     passed, failed = Verdict("pass"), Verdict("wrong_answer")
-    got = rewards([{"task_id": "a"}, {"task_id": "skip"}, {"task_id": "a"}], ["xx", "yyyy", "z"],
-                  [passed, passed, failed], [fn])
+    a, skip = Task("a", "p", "python"), Task("skip", "p", "python")
+    got = rewards([a, skip, a], ["xx", "yyyy", "z"], [passed, passed, failed], [fn])
     assert got == [0.0, 1.0, -0.5]
     with pytest.raises(RewardError):
         load_reward_fn(f"{f}:missing")
 
 
 def test_an_infrastructure_failure_gives_no_reward_not_a_zero():
-    got = rewards([{"task_id": "a"}, {"task_id": "a"}], ["x", "y"], [Verdict("sandbox_error"), Verdict("timeout")])
+    a = Task("a", "p", "python")
+    got = rewards([a, a], ["x", "y"], [Verdict("sandbox_error"), Verdict("timeout")])
     assert got == [None, 0.0]
 
 
@@ -87,7 +89,7 @@ def test_a_group_with_an_infrastructure_failure_is_dropped_and_counted(tmp_path,
     logged = []
     run = SimpleNamespace(state=SimpleNamespace(step=0, position=0), log=lambda rec, line=None: logged.append(rec))
     cfg = GRPOConfig(model="x", out=str(tmp_path), suite="tasks")
-    rec = grpo.grpo_step(cfg, None, run, suite, [], [task], None, grpo.StepData(), 1)
+    rec = grpo.grpo_step(cfg, None, run, suite, [], [task], None, grpo.StepData(), 1, None)
     assert rec["dropped_groups"] == 1
     assert rec["trained_tokens"] == 0
     assert run.state.step == 1               # the step counts, with nothing trained
@@ -97,17 +99,21 @@ def test_a_group_with_an_infrastructure_failure_is_dropped_and_counted(tmp_path,
 def test_reward_hacks_earn_zero_through_the_grpo_reward():
     from test_reward_hacks import HACKS
 
+    from crucible.eval.suites import load_suite
     from crucible.tasks import humaneval
 
-    suite = humaneval.load_suite(SimpleNamespace(language="python", limit=None, task_ids=None))
-    tasks = [{"task_id": t} for t, _ in HACKS.values()]
+    suite = load_suite("humaneval")[0]
+    by_id = {t.task_id: t for t in suite.tasks}
+    tasks = [by_id[t] for t, _ in HACKS.values()]
     completions = [c for _, c in HACKS.values()]
-    verdicts = grade(suite, tasks, completions, workers=2)
-    earned = rewards(tasks, completions, verdicts)
+    with suite.pool(2) as pool:
+        verdicts = grade(suite, tasks, completions, workers=2, pool=pool)
+        earned = rewards(tasks, completions, verdicts)
+        canonical = humaneval.load_problems()["HumanEval/0"]["canonical_solution"]
+        solved = [by_id["HumanEval/0"]]
+        solved_reward = rewards(solved, [canonical], grade(suite, solved, [canonical], workers=2, pool=pool))
     assert all(r == 0.0 for r in earned), {n: r for n, r in zip(HACKS, earned) if r != 0.0}
-    canonical = humaneval.load_problems()["HumanEval/0"]["canonical_solution"]
-    solved = [{"task_id": "HumanEval/0"}]
-    assert rewards(solved, [canonical], grade(suite, solved, [canonical])) == [1.0]
+    assert solved_reward == [1.0]
 
 
 def mean_reward(policy, suite, samples_per_task: int) -> list[float]:
@@ -155,7 +161,7 @@ def test_sampler_log_probs_match_the_trainer_on_the_same_tokens(kind, tmp_path):
     else:
         save_tiny_llama(tmp_path / "m", TOK)
     policy = load_policy(f"{kind}:{tmp_path / 'm'}", device="cpu")
-    task = {"task_id": "t", "prompt": "def add(a, b):", "stop": ["\n\n"]}
+    task = Task("t", "def add(a, b):", "python", stop=("\n\n",))
     [group] = rollout.sample(policy, [task], 4, temperature=0.7, max_new_tokens=10, seed=5)
     assert all(len(r.ids) == len(r.sampler_logprobs) for r in group)
     assert any(r.ids for r in group)

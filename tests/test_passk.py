@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crucible.grade.runner import load_results, summarize
+from crucible.eval.summary import summarize
+from crucible.grade.runner import load_results
 from crucible.metrics import bootstrap_ci, pass_at_k, pass_at_k_table
 
 

@@ -4,16 +4,17 @@
 from __future__ import annotations
 
 import json
-from argparse import Namespace
 from collections import Counter
 
 import pytest
 
-from crucible.cli import UsageError
 from crucible.cli import main as cli
-from crucible.grade.runner import grade_samples
+from crucible.eval.pipeline import evaluate_samples
+from crucible.eval.suites import load_suite
+from crucible.io import JsonlError
 from crucible.languages import MODULES
 from crucible.tasks import puzzles
+from crucible.tasks.common import TaskError
 from test_languages_programs import ANSWER, PROGRAMS
 
 
@@ -29,11 +30,10 @@ def test_bundled_suite_is_graded_and_has_references_in_two_languages():
 
 
 def test_reference_solutions_pass_in_python_and_go(tmp_path):
-    args = Namespace(language="python,go", tasks=None, limit=None, task_ids=None)
-    suite = puzzles.load_suite(args)
-    samples = puzzles.reference_samples(args)
+    suite, references = load_suite("puzzles", language="python,go")
+    samples = references()
     assert len(samples) == 2 * len(suite.puzzles)
-    summary = grade_samples(suite, samples, tmp_path, ks=[1], workers=2, progress=False)
+    summary = evaluate_samples(suite, samples, tmp_path, ks=[1], workers=2, progress=False)
     rows = [json.loads(line) for line in (tmp_path / "results.jsonl").open()]
     failed = [(r["task_id"], r["language"], r["status"], r["detail"]) for r in rows if not r["passed"]]
     assert not failed, failed
@@ -41,11 +41,15 @@ def test_reference_solutions_pass_in_python_and_go(tmp_path):
 
 
 def test_prompts_are_per_language_and_end_in_an_open_fence():
-    suite = puzzles.load_suite(Namespace(language="rust,cpp", tasks=None, limit=2, task_ids=None))
-    assert [(t["task_id"], t["language"]) for t in suite.tasks][:2] == [("e01_multiples", "rust"),
-                                                                         ("e01_multiples", "cpp")]
+    suite, _ = load_suite("puzzles", language="rust,cpp", limit=2)
+    assert [(t.task_id, t.language) for t in suite.tasks] == [("e01_multiples", "rust"), ("e01_multiples", "cpp"),
+                                                              ("e02_power_digits", "rust"), ("e02_power_digits", "cpp")]
     t = suite.tasks[1]
-    assert "C++ program" in t["prompt"] and t["prompt"].endswith("```cpp\n") and t["stop"] == ["\n```"]
+    assert "C++ program" in t.prompt
+    assert t.prompt.endswith("```cpp\n")
+    assert t.stop == ("\n```",)
+    assert t.kind == "program"
+    assert t.answer == suite.puzzles[0]["answer"]
 
 
 def write_jsonl(path, rows):
@@ -97,7 +101,7 @@ def test_eval_puzzles_grades_a_mixed_language_samples_file(tmp_path, capsys):
 def test_bad_tasks_file_names_file_and_line(tmp_path, line, message, capsys):
     tasks = tmp_path / "tasks.jsonl"
     tasks.write_text('{"id": "ok", "prompt": "p", "answer": "1", "difficulty": "hard"}\n' + line + "\n")
-    with pytest.raises(UsageError, match=rf"tasks.jsonl:2: .*{message}"):
+    with pytest.raises((TaskError, JsonlError), match=rf"tasks.jsonl:2: .*{message}"):
         puzzles.load_puzzles(tasks)
     samples = write_jsonl(tmp_path / "s.jsonl", [{"task_id": "ok", "language": "c", "completion": ""}])
     rc = cli(["eval", "puzzles", "--samples", str(samples), "--tasks", str(tasks), "--out", str(tmp_path / "o")])

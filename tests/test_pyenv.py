@@ -18,19 +18,19 @@ import shutil
 import tempfile
 import textwrap
 import zipfile
-from argparse import Namespace
 from pathlib import Path
 
 import pytest
 
-from crucible.cli import UsageError
 from crucible.cli import main as cli
-from crucible.grade.runner import program_hash
+from crucible.eval.suites import load_suite
+from crucible.grade import program_hash
 from crucible.languages import run_program
 from crucible.languages.python import interpreter, launch, missing_module, version
-from crucible.report import build_report, render_markdown
+from crucible.report.build import build_report
+from crucible.report.render import render_markdown
 from crucible.sandbox import Limits, bwrap_path
-from crucible.sandbox.pyenv import INSIDE_SITE, MANIFEST, SITE, load
+from crucible.sandbox.pyenv import INSIDE_SITE, MANIFEST, SITE, PythonEnvError, load
 from crucible.tasks import humaneval, puzzles
 
 pytestmark = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is required (make setup installs it)")
@@ -187,7 +187,7 @@ def test_missing_module_is_read_only_from_the_final_error():
 
 def test_humaneval_default_is_unchanged():
     assert launch(None, False, "-B") == ([interpreter(), "-I", "-S", "-B"], [], {})
-    suite = humaneval.load_suite(Namespace(unsafe_no_sandbox=False))
+    suite, _ = load_suite("humaneval")
     assert suite.python_env is None
     sample = {"task_id": "HumanEval/0", "completion": "    return True\n"}
     assert suite.program_key(sample) == program_hash("HumanEval/0", "python", "    return True\n")
@@ -234,7 +234,7 @@ def test_humaneval_grades_with_the_env_and_refuses_to_mix_envs(env, tmp_path, ca
 def test_puzzles_and_exec_take_the_env(env, world, tmp_path, capsys):
     puzzle = puzzles.load_puzzles()[0]
     program = f"import tinypkg\nassert tinypkg.answer() == 42\nprint({puzzle['answer']!r})\n"
-    suite = puzzles.load_suite(Namespace(task_ids=puzzle["id"], language="python", python_env=str(env.root)))
+    suite, _ = load_suite("puzzles", task_ids=puzzle["id"], language="python", python_env=load(env.root))
     sample = {"task_id": puzzle["id"], "language": "python", "completion": program}
     assert suite.grade_one(sample).status == "pass"
     suite.python_env = None
@@ -308,7 +308,7 @@ def test_bad_input_exits_2_and_writes_nothing(env, world, capsys):
 def test_an_env_the_sandbox_uid_cannot_reach_is_refused(env, tmp_path, capsys):
     private = tmp_path / "private"  # pytest's tmp dirs are 0700
     shutil.copytree(env.root, private)
-    with pytest.raises(UsageError, match="not world-searchable"):
+    with pytest.raises(PythonEnvError, match="not world-searchable"):
         load(private)
     assert cli(["sandbox", "env", "--packages", "tinypkg", "--no-index", "--out", str(tmp_path / "new")]) == 2
     assert "not world-searchable" in capsys.readouterr().err  # refused before pip ran

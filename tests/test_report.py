@@ -7,7 +7,8 @@ import json
 import pytest
 
 from crucible.cli import main as cli
-from crucible.report import build_report, powers_of_two, write_report
+from crucible.report.build import build_report, powers_of_two
+from crucible.report.render import write_report
 
 
 def rows_for(lang, task, statuses, difficulty=None):
@@ -72,18 +73,15 @@ def test_report_on_missing_or_bad_results_is_a_usage_error(tmp_path, capsys):
 
 
 def test_write_report_reads_a_real_eval_directory(tmp_path):
-    from argparse import Namespace
+    from crucible.eval.pipeline import evaluate_samples
+    from crucible.eval.suites import load_suite
 
-    from crucible.grade.runner import grade_samples
-    from crucible.tasks import puzzles
-
-    args = Namespace(language="python", tasks=None, limit=3, task_ids=None)
-    suite = puzzles.load_suite(args)
-    samples = puzzles.reference_samples(args) + [
+    suite, references = load_suite("puzzles", language="python", limit=3)
+    samples = references() + [
         {"task_id": "e01_multiples", "language": "python", "completion": "print(0)"}]
     samples[-1]["sample_index"] = 1
     samples[0]["sample_index"] = 0
-    grade_samples(suite, samples[:1] + samples[-1:], tmp_path, ks=[1], workers=1, progress=False)
+    evaluate_samples(suite, samples[:1] + samples[-1:], tmp_path, ks=[1], workers=1, progress=False)
     rep = write_report(tmp_path)
     assert rep["languages"]["python"]["failures"]["wrong_answer"] == 1
     assert rep["languages"]["python"]["k"][1]["pass"] == pytest.approx(0.5)

@@ -6,21 +6,21 @@ import ast
 
 import pytest
 
-from crucible.generate.backends import StopStream, held_back
-from crucible.generate.sanitize import (completion_from_chat, extract_code, fenced_blocks, strip_thinking,
-                                        truncate_at_stop)
 from crucible.languages import Language, get
+from crucible.sanitize import (StopStream, completion_from_chat, extract_code, extract_program, fenced_blocks,
+                               held_back, strip_thinking, truncate_at_stop)
+from crucible.tasks.common import Task
+from crucible.tasks.humaneval import STOP
 
 PY = get("python")
 RUST = Language(name="rust", fence_tags=("rust", "rs"), source_name="main.rs")
-TASK = {"task_id": "t/0", "prompt": 'def add(a, b):\n    """Add two numbers."""\n', "language": "python",
-        "entry_point": "add"}
+TASK = Task("t/0", 'def add(a, b):\n    """Add two numbers."""\n', "python", entry_point="add")
 
 
 def test_truncate_at_earliest_stop():
     text = "    return 1\n\nprint(f())\ndef g():\n"
-    assert truncate_at_stop(text, PY.stop_sequences) == ("    return 1\n", True)
-    assert truncate_at_stop("    return 1\n", PY.stop_sequences) == ("    return 1\n", False)
+    assert truncate_at_stop(text, STOP) == ("    return 1\n", True)
+    assert truncate_at_stop("    return 1\n", STOP) == ("    return 1\n", False)
     assert truncate_at_stop("abc", ["", "zz"]) == ("abc", False)  # an empty stop never matches
 
 
@@ -73,7 +73,7 @@ def test_thinking_forms():
 def test_python_chat_reply_that_defines_the_function_runs_after_the_prompt():
     reply = "```python\nimport math\n\ndef add(a, b):\n    return math.fsum([a, b])\n\nif __name__ == '__main__':\n    print(add(input(), 1))\n```"
     completion = completion_from_chat(reply, TASK, PY)
-    program = TASK["prompt"] + completion
+    program = TASK.prompt + completion
     ast.parse(program)  # the stub (a docstring body) then the model's definition
     assert "__main__" not in completion and "import math" in completion
     scope: dict = {}
@@ -85,18 +85,18 @@ def test_python_chat_reply_that_defines_the_function_runs_after_the_prompt():
                                    "return a + b"])
 def test_python_chat_reply_that_is_a_body(reply):
     scope: dict = {}
-    exec(compile(TASK["prompt"] + completion_from_chat(reply, TASK, PY), "<t>", "exec"), scope)
+    exec(compile(TASK.prompt + completion_from_chat(reply, TASK, PY), "<t>", "exec"), scope)
     assert scope["add"](2, 3) == 5
 
 
 def test_whole_program_task_keeps_the_code():
-    task = {"task_id": "p/1", "prompt": "Read n, print n squared.", "language": "python"}
+    task = Task("p/1", "Read n, print n squared.", "python")
     assert completion_from_chat("```python\nn = int(input())\nprint(n * n)\n```", task, PY) == \
         "n = int(input())\nprint(n * n)\n"
 
 
 def test_brace_language_keeps_what_follows_the_header():
-    task = {"task_id": "r/0", "prompt": "/// Add.\nfn add(a: i32, b: i32) -> i32 {\n", "entry_point": "add"}
+    task = Task("r/0", "/// Add.\nfn add(a: i32, b: i32) -> i32 {\n", "rust", entry_point="add")
     reply = "```rust\nfn add(a: i32,  b: i32) -> i32 {\n    a + b\n}\n```"
     assert completion_from_chat(reply, task, RUST) == "    a + b\n}\n"
     reflowed = "```rust\nfn add(\n    a: i32, b: i32) -> i32 {\n    a + b\n}\n```"
@@ -113,3 +113,12 @@ def test_stop_stream_never_shows_part_of_a_stop():
     stream = StopStream(())
     assert stream.feed("caf\ufffd") == "caf" and stream.feed("café") == "é"  # half a UTF-8 character waits
     assert held_back("x\nde", ["\ndef "]) == 3 and held_back("xyz", ["\ndef "]) == 0
+
+
+def test_extract_program_prefers_the_languages_fence():
+    completion = ("Here you go:\n```python\nprint(1)\n```\nand in Rust:\n```rust\nfn main() {}\n```\n")
+    assert extract_program(completion, "rust") == "fn main() {}\n"
+    assert extract_program(completion, "py") == "print(1)\n"
+    assert extract_program("```\nint main(){}\n```", "c") == "int main(){}\n"
+    raw = "fn main() { println!(\"{}\", 1); }"
+    assert extract_program(raw, "rust") == raw  # a base model's raw continuation

@@ -14,7 +14,8 @@ import urllib.request
 
 import pytest
 
-from crucible.generate.backends import GenParams, load_backend
+from crucible.generate.registry import load_backend
+from crucible.generate.types import GenParams
 from crucible.testing import DEMO_HUMANEVAL, SMALL_TALK, TOY_TASK, demo_model
 
 

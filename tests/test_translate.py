@@ -6,14 +6,17 @@ through the compiler (checked by content-sensitive functions, not by echoing the
 from __future__ import annotations
 
 import json
-from argparse import Namespace
 
 import pytest
 
 from crucible.cli import main as cli
+from crucible.eval.suites import load_suite
+from crucible.grade.translated import LIMITS
 from crucible.tasks import humaneval_translated as ht
-from crucible.tasks.translate import (FLOAT, INT, STR, T, TARGETS, Untranslatable, cpp, go, java, javascript,
-                                      list_of, optional, parse_problem, rust, translate, typescript)
+from crucible.tasks.humaneval import load_problems
+from crucible.tasks.translate import TARGETS, cpp, go, java, javascript, rust, translate, typescript
+from crucible.tasks.translate.problem import parse_problem
+from crucible.tasks.translate.types import FLOAT, INT, STR, T, Untranslatable, list_of, optional
 
 TRICKY = ['say "hi"', "back\\slash", "new\nline\ttab\r", "bell\x07nul\x00", "ünïcödé", "emoji 😀 ok", "",
           "{braces} %d $x ${y} #{z}", "'single'", "trailing\\"]
@@ -61,7 +64,7 @@ def test_container_literals_are_typed_and_exact():
 
 
 def test_walker_infers_types_from_annotations_and_tests():
-    he = ht.humaneval_problems()
+    he = load_problems()
     p0 = parse_problem(he["HumanEval/0"])
     assert p0.params == [("numbers", list_of(FLOAT)), ("threshold", FLOAT)] and p0.returns.kind == "bool"
     p4 = parse_problem(he["HumanEval/4"])
@@ -75,7 +78,7 @@ def test_walker_infers_types_from_annotations_and_tests():
 
 
 def test_closing_brace_skips_strings_comments_and_lifetimes():
-    from crucible.tasks.translate import closing_brace
+    from crucible.tasks.translate.program import closing_brace
 
     assert closing_brace("  return 1;\n}\nmore") == 12
     body = "  if (x) { y(); }\n  return '}';\n"
@@ -88,7 +91,7 @@ def test_closing_brace_skips_strings_comments_and_lifetimes():
 
 
 def test_docstring_examples_are_rewritten_in_the_target_syntax():
-    he = ht.humaneval_problems()
+    he = load_problems()
     rust_prompt = translate(he["HumanEval/12"], "rust").prompt
     assert '/// >>> longest(vec![String::from("a"), String::from("b"), String::from("c")])' in rust_prompt
     assert '/// Some(String::from("a"))' in rust_prompt and "Return None in case" in rust_prompt
@@ -188,9 +191,8 @@ BODY_ONLY = {  # a base model's completion: the body only, then whatever it ramb
 
 @pytest.mark.parametrize("lang", TARGETS)
 def test_translated_suite_end_to_end(lang, tmp_path):
-    args = Namespace(language=lang, tasks=None, limit=None, task_ids=None)
-    suite = ht.load_suite(args)
-    refs = ht.reference_samples(args)
+    suite, references = load_suite("humaneval", language=lang)
+    refs = references()
     assert len(refs) >= 10, f"{lang}: need hand-written references for at least 10 problems"
     files = ht.reference_files(lang)
     samples = [dict(s, kind="reference") for s in refs]
@@ -201,10 +203,10 @@ def test_translated_suite_end_to_end(lang, tmp_path):
     tid, body = BODY_ONLY[lang]
     samples.append({"task_id": tid, "completion": body, "kind": "body", "sample_index": 2})
     # a chat reply (the whole function in a fence) turned into a body by the sampler's sanitizer
-    from crucible.generate.sanitize import completion_from_chat
     from crucible.languages import get
+    from crucible.sanitize import completion_from_chat
 
-    task = next(t for t in ht.load_suite(Namespace(language=lang, task_ids="HumanEval/0", limit=None)).tasks)
+    task, = ht.tasks(lang, "HumanEval/0")
     reply = f"Sure:\n```{get(lang).fence_tags[0]}\n{files['HumanEval/0'].read_text()}```\nDone."
     samples.append({"task_id": "HumanEval/0", "completion": completion_from_chat(reply, task, get(lang)),
                     "kind": "chat", "sample_index": 4})
@@ -212,7 +214,7 @@ def test_translated_suite_end_to_end(lang, tmp_path):
                     "kind": "broken", "sample_index": 3})  # a stray ")(" is a syntax error in every target
     from crucible.grade.runner import grade_samples
 
-    grade_samples(suite, samples, tmp_path, ks=[1], workers=2, progress=False)
+    grade_samples(suite, samples, tmp_path, workers=2, progress=False)
     rows = [json.loads(line) for line in (tmp_path / "results.jsonl").open()]
     by_kind = {}
     for r in rows:
@@ -228,7 +230,7 @@ def test_translated_suite_end_to_end(lang, tmp_path):
         t = translate(problem, lang)
         from crucible.languages import run_program
 
-        out = run_program(lang, t.program(impl), limits=ht.LIMITS)
+        out = run_program(lang, t.program(impl), limits=LIMITS)
         assert out.status == "ok", (problem["task_id"], out.status, out.stderr[-800:])
 
 

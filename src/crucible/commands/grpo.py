@@ -28,18 +28,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def load_suite(spec: str, language: str, unsafe: bool):
-    """humaneval | puzzles | tasks:FILE.jsonl -> a grading suite."""
-    from types import SimpleNamespace
+    """humaneval | puzzles | tasks:FILE.jsonl (puzzle format) -> a grading suite."""
+    from crucible.eval.suites import load_suite as suite_by_name
+    from crucible.io import JsonlError
+    from crucible.tasks.common import TaskError
 
-    options = SimpleNamespace(language=language, limit=None, task_ids=None, tasks=None, unsafe_no_sandbox=unsafe)
-    if spec == "humaneval":
-        from crucible.tasks import humaneval
-        return humaneval.load_suite(options)
-    if spec == "puzzles" or spec.startswith("tasks:"):
-        from crucible.tasks import puzzles
-        options.tasks = spec.removeprefix("tasks:") if spec.startswith("tasks:") else None
-        return puzzles.load_suite(options)
-    raise UsageError(f"--suite {spec}: expected humaneval, puzzles or tasks:FILE.jsonl")
+    if spec.startswith("tasks:"):
+        name, tasks_file = "puzzles", spec.removeprefix("tasks:")
+    elif spec in ("humaneval", "puzzles"):
+        name, tasks_file = spec, None
+    else:
+        raise UsageError(f"--suite {spec}: expected humaneval, puzzles or tasks:FILE.jsonl")
+    try:
+        suite, _ = suite_by_name(name, language=language, tasks_file=tasks_file, unsafe=unsafe)
+    except (TaskError, JsonlError) as e:
+        raise UsageError(str(e)) from None
+    return suite
 
 
 def main(args) -> int:

@@ -20,9 +20,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def main(args) -> int:
-    from crucible.report import write_report
+    from crucible.commands import usage_errors
+    from crucible.io import JsonlError
+    from crucible.report.build import ReportError
+    from crucible.report.render import write_report
 
-    write_report(args.dir, args.title)
+    with usage_errors(ReportError, JsonlError):
+        write_report(args.dir, args.title)
     if not args.quiet:
         from pathlib import Path
 

@@ -40,17 +40,20 @@ def main(args) -> int:
     from pathlib import Path
 
     from crucible.sandbox import require_sandbox
-    from crucible.sandbox.pyenv import build, parse_packages
+    from crucible.commands import usage_errors
+    from crucible.sandbox.pyenv import PythonEnvError, build, parse_packages
 
-    requirements = parse_packages(args.packages)
+    with usage_errors(PythonEnvError):
+        requirements = parse_packages(args.packages)
     if args.requirements and not Path(args.requirements).is_file():
         raise UsageError(f"{args.requirements}: no such requirements file")
     if not requirements and not args.requirements:
         raise UsageError("nothing to install: give --packages and/or --requirements")
     require_sandbox(args.unsafe_no_sandbox)  # the import check runs in the sandbox
     pip_options = (["--no-index"] if args.no_index else []) + [f"--find-links={f}" for f in args.find_links]
-    env = build(requirements, args.out, requirements_file=args.requirements, pip_options=pip_options,
-                unsafe=args.unsafe_no_sandbox, progress=not args.no_progress)
+    with usage_errors(PythonEnvError):
+        env = build(requirements, args.out, requirements_file=args.requirements, pip_options=pip_options,
+                    unsafe=args.unsafe_no_sandbox, progress=not args.no_progress)
     m = env.manifest
     print(f"built {env.root} in {m['build_s']:.1f} s: {m['size_bytes'] / 1e6:.1f} MB, Python {m['python']['version']}, "
           f"id {m['id']}")

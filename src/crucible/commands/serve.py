@@ -39,7 +39,7 @@ def default_name(spec: str) -> str:
 def main(args) -> int:
     import uvicorn
 
-    from crucible.generate.backends import BackendError
+    from crucible.generate.types import BackendError
     from crucible.serve import make_app
     from crucible.serve.models import load_served
 

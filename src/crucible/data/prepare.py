@@ -15,7 +15,6 @@ run killed part-way leaves no manifest, and the next run clears its partial shar
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from crucible.data.corpus import iter_documents, is_validation
 from crucible.data.shards import MAX_VOCAB, write_shard
+from crucible.io import atomic_write
 
 MANIFEST = "manifest.json"
 
@@ -164,7 +164,5 @@ def prepare(out: str | Path, sources: list[str] | None = None, tokenizer: str | 
                          f"documents (raise --val-fraction or add sources)")
     manifest = {"version": 1, "settings": settings, "vocab_size": tok.vocab_size, "bos_id": tok.bos_id,
                 "tokenizer": "tokenizer", **{s: w.summary() for s, w in writers.items()}}
-    tmp = out / (MANIFEST + ".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, out / MANIFEST)
+    atomic_write(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     return manifest

@@ -11,10 +11,11 @@ Not covered: vocabularies above 65,536 (would need a uint32 version), compressio
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from crucible.io import replacing
 
 MAGIC = 0x43525543  # "CRUC"
 VERSION = 1
@@ -35,13 +36,9 @@ def write_shard(path: str | Path, tokens: np.ndarray) -> None:
         raise ShardError(f"{path}: token ids must fit in uint16")
     header = np.zeros(HEADER_WORDS, dtype="<i4")
     header[:3] = (MAGIC, VERSION, tokens.size)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with replacing(path) as tmp, open(tmp, "wb") as f:
         f.write(header.tobytes())
         f.write(tokens.astype("<u2", copy=False).tobytes())
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def read_header(path: str | Path) -> int:

@@ -1,12 +1,14 @@
-"""Generation: sample models (native, transformers, vLLM, OpenAI-compatible servers) and sanitize what they write.
+"""Generation: sample models (native, transformers, vLLM, OpenAI-compatible servers).
 
-- `backends`: the spec strings (`native:DIR`, `hf:DIR`, `vllm:DIR`, `openai:MODEL@URL`), the
-  `Backend` interface (complete / chat, n samples, stop sequences, streaming) and `load_backend`;
-- `sanitize`: stop sequences, fenced-code extraction, <think> removal, chat reply -> completion;
-- `sampling`: `evaluate_model`, what `crucible eval --model` runs (resumable samples.jsonl, then
-  grading, `--runs` statistics);
+- `types`: `GenParams`, `Generation`, `BackendError` and the `Backend` interface (complete / chat,
+  n samples, stop sequences, streaming);
+- `registry`: the spec strings (`native:DIR`, `hf:DIR`, `vllm:DIR`, `openai:MODEL@URL`) and
+  `load_backend`;
+- one module per backend (`native_backend`, `hf_backend`, `vllm_backend`, `openai_client`);
 - `tiny`: a tiny memorizing transformers model for tests and demos (no downloads).
 
-The HTTP server lives in `crucible.serve`. Importing this package loads neither torch nor
-transformers; the backends import them when a model is loaded. See docs/generate.md.
+Stop sequences and turning replies into programs: `crucible.sanitize`. Sampling a suite into a
+samples file and grading it: `crucible.eval`. The HTTP server: `crucible.serve`. Importing this
+package loads neither torch nor transformers; the backends import them when a model is loaded.
+See docs/generate.md.
 """

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import threading
 
-from crucible.generate.backends import BackendError, GenParams, Generation, OnText, StopStream
-from crucible.generate.sanitize import truncate_at_stop
+from crucible.generate.types import BackendError, GenParams, Generation, OnText, model_type, small_on_cpu
+from crucible.sanitize import StopStream, truncate_at_stop
 
 
 class HFBackend:
@@ -35,7 +35,7 @@ class HFBackend:
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
             # Remote code is trusted only for crucible's own checkpoints (the files are ours, copied in).
-            trust = _model_type(path) == "crucible_gpt"
+            trust = model_type(path) == "crucible_gpt"
             # trust_remote_code=False: the tokenizer needs no code, and leaving it unset makes
             # transformers ask "Do you wish to run the custom code? [y/N]" for a crucible checkpoint
             self.tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
@@ -110,24 +110,6 @@ class HFBackend:
 
     def close(self) -> None:
         self.model = None
-
-
-def small_on_cpu(model, device: str, limit: int = 20_000_000) -> None:
-    """One intra-op thread for a small model on CPU: its matrices are too small for threads to pay,
-    and on a loaded machine OpenMP threads spin against each other (measured on the 2-core lab box
-    under load: 64 tokens of the tiny test model took 13.5 s with 2 threads, 0.45 s with 1)."""
-    import torch
-    if str(device).startswith("cpu") and sum(p.numel() for p in model.parameters()) < limit:
-        torch.set_num_threads(1)
-
-
-def _model_type(path: str) -> str | None:
-    import json
-    from pathlib import Path
-    try:
-        return json.loads((Path(path) / "config.json").read_text()).get("model_type")
-    except (OSError, ValueError):
-        return None
 
 
 class _StopWatch:

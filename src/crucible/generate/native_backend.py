@@ -6,6 +6,9 @@ the reply ends at <|assistant_end|>. The n samples share one prefill; greedy eva
 (`complete_many`). Tool use (the engine running
 <|python_start|> code in the sandbox) is off by default: an evaluation measures the code the model
 writes, not what it can find out by running code; pass tools=True to turn it on.
+
+`NativeBackend(engine)` samples a model already in memory (a policy being trained, evaluated without
+saving it); `NativeBackend.load(DIR)` is what `native:DIR` builds.
 """
 
 from __future__ import annotations
@@ -13,27 +16,34 @@ from __future__ import annotations
 import random
 import threading
 
-from crucible.generate.backends import BackendError, GenParams, Generation, OnText, StopStream
+from crucible.generate.types import BackendError, GenParams, Generation, OnText, small_on_cpu
+from crucible.sanitize import StopStream
 
 
 class NativeBackend:
     concurrency = 1
 
-    def __init__(self, path: str, *, spec: str = "", device: str | None = None, tools: bool = False):
+    def __init__(self, engine, *, spec: str = "native:<in memory>"):
+        self.spec = spec
+        self.engine = engine
+        self.tokenizer = engine.tokenizer
+        self.lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: str, *, spec: str = "", device: str | None = None, tools: bool = False) -> NativeBackend:
+        """The backend of a checkpoint directory (BackendError if it is not one)."""
         import torch
 
         from crucible.model.engine import Engine
 
-        self.spec = spec or f"native:{path}"
+        spec = spec or f"native:{path}"
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         try:
-            self.engine = Engine.load(path, device=device, tools=tools)
+            engine = Engine.load(path, device=device, tools=tools)
         except (FileNotFoundError, ValueError, KeyError) as e:
-            raise BackendError(f"{self.spec}: cannot load a crucible checkpoint: {e}") from None
-        from crucible.generate.hf_backend import small_on_cpu
-        small_on_cpu(self.engine.model, device)
-        self.tokenizer = self.engine.tokenizer
-        self.lock = threading.Lock()
+            raise BackendError(f"{spec}: cannot load a crucible checkpoint: {e}") from None
+        small_on_cpu(engine.model, device)
+        return cls(engine, spec=spec)
 
     def complete(self, prompt: str, n: int, params: GenParams, on_text: OnText | None = None) -> list[Generation]:
         return self._generate([self.tokenizer.bos_id] + self.tokenizer.encode(prompt), n, params, on_text)

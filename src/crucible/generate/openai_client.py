@@ -25,8 +25,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
-from crucible.generate.backends import BackendError, GenParams, Generation, OnText, StopStream
-from crucible.generate.sanitize import truncate_at_stop
+from crucible.generate.types import BackendError, GenParams, Generation, OnText
+from crucible.sanitize import StopStream, truncate_at_stop
 
 RETRY_STATUS = (429, 500, 502, 503, 504)
 DEFAULT_BASE_URL = "https://api.openai.com/v1"

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import threading
 
-from crucible.generate.backends import BackendError, GenParams, Generation, OnText
-from crucible.generate.sanitize import truncate_at_stop
+from crucible.generate.types import BackendError, GenParams, Generation, OnText, model_type
+from crucible.sanitize import truncate_at_stop
 
 
 def import_vllm():
@@ -32,11 +32,9 @@ class VLLMBackend:
 
     def __init__(self, path: str, *, spec: str = "", **engine_options):
         vllm = import_vllm()
-        from crucible.generate.hf_backend import _model_type
-
         self.spec = spec or f"vllm:{path}"
         self.vllm = vllm
-        self.llm = vllm.LLM(model=path, trust_remote_code=_model_type(path) == "crucible_gpt", **engine_options)
+        self.llm = vllm.LLM(model=path, trust_remote_code=model_type(path) == "crucible_gpt", **engine_options)
         self.tokenizer = self.llm.get_tokenizer()
         self.lock = threading.Lock()
 

@@ -1,8 +1,10 @@
-"""Grading: suites turn samples into verdicts; `runner` makes that resumable and summarises it.
+"""Grading: suites turn samples into verdicts, in memory; `runner` adds resume and files.
 
-A suite (HumanEval, puzzles, HumanEval in another language, a user's JSONL) implements the `Suite`
-protocol below. Everything else — reading and validating samples, resuming, running each distinct
-program once, writing results, pass@k with intervals — is shared and lives in `runner.py`.
+A suite (HumanEval, puzzles, HumanEval in another language) implements the `Suite` protocol below
+over the tasks it was given (`crucible.tasks`). `verdicts.verdicts(suite, samples)` grades each
+distinct program once and writes nothing: records in, verdicts out (what RL rewards call, holding
+`suite.pool(workers)` warm across calls). `runner.grade_samples` adds the results file and resume.
+Summaries (pass@k with intervals) are `crucible.eval`'s.
 
 Verdict statuses: pass, wrong_answer, runtime_error, compile_error, timeout, memory, output_limit
 (model failures) and sandbox_error (infrastructure: never counted as the model's fault in reports,
@@ -11,8 +13,10 @@ but a sample with it does not pass either).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,11 +36,14 @@ class Verdict:
         return self.status == "pass"
 
 
+class SampleError(ValueError):
+    """A samples file cannot be graded; the message names the file and line."""
+
+
 class Suite(Protocol):
     name: str
-    # Tasks in scope (after --limit / --task-ids), in order. Each has at least "task_id", "prompt"
-    # (what a model is asked), "language", and "stop" (stop sequences for base-model completion).
-    tasks: list[dict]
+    tasks: list  # the crucible.tasks.common.Task records in scope, in order
+
 
     def check_sample(self, sample: dict) -> str | None:
         """Why this sample cannot be graded (unknown task_id, missing field), or None."""
@@ -47,8 +54,22 @@ class Suite(Protocol):
     def program_key(self, sample: dict) -> str:
         """Identical keys are executed once: e.g. hash of (task_id, language, program)."""
 
-    def grade(self, samples: Iterable[tuple[str, dict]], workers: int) -> Iterator[tuple[str, Verdict]]:
-        """Grade (key, sample) pairs, yielding (key, verdict) as each finishes, in any order."""
+    def grade(self, samples: Iterable[tuple[str, dict]], workers: int, pool=None) -> Iterator[tuple[str, Verdict]]:
+        """Grade (key, sample) pairs, yielding (key, verdict) as each finishes, in any order; `pool`
+        is what `pool()` returned, or None to start graders for this call only."""
+
+    def pool(self, workers: int) -> AbstractContextManager:
+        """Graders kept warm across `grade` calls (HumanEval's judge processes); a context manager
+        whose value is passed to `grade` as `pool` (None where there is nothing to keep warm)."""
+
+
+def program_hash(*parts: str) -> str:
+    """A program key from the parts that decide its verdict."""
+    h = hashlib.sha256()
+    for p in parts:
+        h.update(p.encode("utf-8", "surrogatepass"))
+        h.update(b"\x00")
+    return h.hexdigest()[:32]
 
 
 def failure_verdict(out) -> Verdict:

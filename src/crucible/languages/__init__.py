@@ -3,7 +3,6 @@
 Each module defines `LANGUAGE`, a `Language` value. `get(name)` looks one up (aliases included);
 `run_program(lang, source, ...)` builds (compilers run inside the sandbox too, see `build.py`) and runs
 a program and returns a sandbox `Outcome` (status `compile_error` when the build fails).
-`extract_program(completion, lang)` picks the program out of a model's answer.
 
 Toolchains live where the sandbox can see them: Debian packages under /usr, npm's TypeScript and
 PyPI's zig under /opt/toolchains (`make toolchains`). Hack is not here: HHVM is in none of the
@@ -13,7 +12,6 @@ registries this project can reach (Debian 12, PyPI, npm), see `UNAVAILABLE`.
 from __future__ import annotations
 
 import importlib
-import re
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -33,7 +31,6 @@ class Language:
     name: str
     fence_tags: tuple[str, ...]                 # ```tag names that mean this language
     source_name: str                            # file name the program is written to
-    stop_sequences: tuple[str, ...] = ()        # where a base model's completion of a function ends
     aliases: tuple[str, ...] = ()
     version: Callable[[], str | None] = field(default=lambda: None, compare=False)  # None: not installed
     run: Callable[..., Outcome] = field(default=None, compare=False)  # (source, stdin, limits, unsafe)
@@ -75,19 +72,3 @@ def run_program(lang: str | Language, source: str, *, stdin: bytes | str = b"", 
     extra = {"python_env": python_env} if python_env is not None and language.name == "python" else {}
     return language.run(source, stdin=stdin, limits=limits or Limits(), unsafe=unsafe, **extra)
 
-
-FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
-
-
-def extract_program(completion: str, lang: str | Language) -> str:
-    """The first fenced block tagged with this language, else the only/first untagged block, else
-    the whole completion (a base model's raw continuation)."""
-    language = get(lang) if isinstance(lang, str) else lang
-    blocks = FENCE.findall(completion)
-    for tag, body in blocks:
-        if tag.lower() in language.fence_tags:
-            return body
-    for tag, body in blocks:
-        if not tag:
-            return body
-    return completion

@@ -29,6 +29,6 @@ def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe:
 
 LANGUAGE = Language(
     tool="gcc", name="c", display="C", fence_tags=("c", "h"), source_name="main.c", aliases=("gcc",),
-    stop_sequences=("\n}\n",), version=version, run=run_source, compiled=True,
+    version=version, run=run_source, compiled=True,
     install="apt: gcc", comment="//",
 )

@@ -39,6 +39,6 @@ def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe:
 
 LANGUAGE = Language(
     tool="g++", name="cpp", display="C++", fence_tags=("cpp", "c++", "cxx", "cc", "hpp"), source_name="main.cpp",
-    aliases=("c++", "cxx", "g++"), stop_sequences=("\n}\n",), version=version, run=run_source,
+    aliases=("c++", "cxx", "g++"), version=version, run=run_source,
     compiled=True, install="apt: g++",
 )

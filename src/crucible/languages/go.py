@@ -35,6 +35,6 @@ def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe:
 
 LANGUAGE = Language(
     tool="go", name="go", fence_tags=("go", "golang"), source_name="main.go", aliases=("golang",),
-    stop_sequences=("\nfunc ", "\n}\n"), version=version, run=run_source, compiled=True,
+    version=version, run=run_source, compiled=True,
     install="apt: golang-go",
 )

@@ -68,6 +68,6 @@ def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe:
 
 
 LANGUAGE = Language(
-    tool="javac", name="java", fence_tags=("java",), source_name="Main.java", stop_sequences=("\n    public static", "\n}\n"),
+    tool="javac", name="java", fence_tags=("java",), source_name="Main.java",
     version=version, run=run_source, compiled=True, install="apt: default-jdk-headless (javac)",
 )

@@ -41,6 +41,6 @@ def reclassify_syntax_error(out: Outcome) -> Outcome:
 
 LANGUAGE = Language(
     tool="node", name="javascript", display="JavaScript", fence_tags=("javascript", "js", "node", "jsx"), source_name="main.js",
-    aliases=("js", "node"), stop_sequences=("\nfunction ", "\n/*", "\n//", "\nconsole.log"), version=version,
+    aliases=("js", "node"), version=version,
     run=run_source, install="apt: nodejs (any /usr/bin/node >= 18)",
 )

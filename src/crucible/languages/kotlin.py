@@ -42,5 +42,5 @@ def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe:
 
 LANGUAGE = Language(
     tool="kotlinc", name="kotlin", fence_tags=("kotlin", "kt", "kts"), source_name="main.kt", aliases=("kt",),
-    stop_sequences=("\nfun ", "\n}\n"), version=version, run=run_source, compiled=True, install="apt: kotlin",
+    version=version, run=run_source, compiled=True, install="apt: kotlin",
 )

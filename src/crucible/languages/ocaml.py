@@ -34,6 +34,6 @@ def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe:
 
 LANGUAGE = Language(
     tool="ocamlopt", name="ocaml", display="OCaml", fence_tags=("ocaml", "ml"), source_name="main.ml", aliases=("ml",),
-    stop_sequences=("\nlet ", "\n;;"), version=version, run=run_source, compiled=True,
+    version=version, run=run_source, compiled=True,
     install="apt: ocaml-nox libzarith-ocaml-dev", comment="(*",
 )

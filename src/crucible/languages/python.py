@@ -11,47 +11,16 @@ runtime_error: the model chose to import it), so reports can count what the envi
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import subprocess
-from functools import lru_cache
 
 from crucible.languages import Language
 from crucible.sandbox import INSIDE, Limits, Outcome, run
-from crucible.sandbox.pyenv import BOOT, INSIDE_SITE, THREAD_ENV, PythonEnv
+# The sandbox's interpreter and how to launch it with an env live with the env (no import cycle);
+# re-exported here, where the language is.
+from crucible.sandbox.pyenv import PythonEnv, interpreter, launch, version  # noqa: F401
 
 MISSING_MODULE = "missing module"
 NO_MODULE = re.compile(r"(?:ModuleNotFoundError|ImportError)\b[^:\n]*: No module named '([^']+)'")
-
-
-def interpreter() -> str | None:
-    explicit = os.environ.get("CRUCIBLE_SANDBOX_PYTHON")
-    if explicit:
-        return explicit
-    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
-        if os.path.exists(candidate):
-            return candidate
-    return shutil.which("python3")
-
-
-@lru_cache(maxsize=1)
-def version() -> str | None:
-    exe = interpreter()
-    if not exe:
-        return None
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True)
-    return out.stdout.strip().removeprefix("Python ") or None
-
-
-def launch(python_env: PythonEnv | None, unsafe: bool, *flags: str) -> tuple[list[str], list, dict]:
-    """(argv up to the script path, read-only binds, environment variables) to run Python in the
-    sandbox: bare `-I -S` by default; with an env, its launcher, its site dir and one-thread BLAS."""
-    python = [interpreter(), "-I", "-S", *flags]
-    if python_env is None:
-        return python, [], {}
-    site = str(python_env.site) if unsafe else INSIDE_SITE  # unsafe: nothing is bound, the host path is used
-    return [*python, "-c", BOOT, site], python_env.ro_binds(), dict(THREAD_ENV)
 
 
 def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe: bool = False,
@@ -92,7 +61,6 @@ def reclassify_syntax_error(out: Outcome) -> Outcome:
 
 LANGUAGE = Language(
     tool="python", name="python", fence_tags=("python", "py", "python3"), source_name="main.py",
-    stop_sequences=("\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#"),
     aliases=("py", "python3"), version=version, run=run_source,
     install="apt: python3 (Debian's, standard library only)", comment="#", display="Python",
 )

@@ -29,6 +29,6 @@ def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe:
 
 LANGUAGE = Language(
     tool="rustc", name="rust", fence_tags=("rust", "rs"), source_name="main.rs", aliases=("rs",),
-    stop_sequences=("\nfn ", "\n}\n"), version=version, run=run_source, compiled=True,
+    version=version, run=run_source, compiled=True,
     install="apt: rustc",
 )

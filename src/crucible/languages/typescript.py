@@ -52,6 +52,6 @@ def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe:
 
 LANGUAGE = Language(
     tool="tsc", name="typescript", display="TypeScript", fence_tags=("typescript", "ts", "tsx"), source_name="main.ts",
-    aliases=("ts",), stop_sequences=("\nfunction ", "\n/*", "\n//", "\nconsole.log"), version=version,
+    aliases=("ts",), version=version,
     run=run_source, compiled=True, install="npm: typescript@7.0.2 @types/node@20 -> /opt/toolchains/typescript",
 )

@@ -39,6 +39,6 @@ def run_source(source: str, *, stdin: bytes | str = b"", limits: Limits, unsafe:
 
 
 LANGUAGE = Language(
-    tool="zig", name="zig", fence_tags=("zig",), source_name="main.zig", stop_sequences=("\nfn ", "\npub fn ", "\n}\n"),
+    tool="zig", name="zig", fence_tags=("zig",), source_name="main.zig",
     version=version, run=run_source, compiled=True, install="pip: ziglang==0.13.0 -> /opt/toolchains/zig",
 )

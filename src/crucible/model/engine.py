@@ -27,6 +27,11 @@ soon as it exists; `text` is the new decoded text (held back while a multi-byte 
 incomplete). `sample` is the index within the returned list (`generate`), or prompt_index * n +
 sample_index (`generate_batch`).
 
+Decode modes (`decode=`): "dynamic" (the cache read through slices that grow by one slot per step;
+finished rows compacted away; the CPU default), "static" (fixed shapes: `decode_graph.py`; no
+compaction, finished rows ride along) and "graph" (static, replayed as a CUDA graph: one launch
+per step instead of hundreds; the CUDA default). "auto" picks by device.
+
 Continuous batching across requests (a request joining a running batch) is
 `crucible.model.scheduler`, which uses `append_token` / `completion` below and the model's KV cache.
 
@@ -46,6 +51,7 @@ import torch
 from crucible.model.gpt import GPT, KVCache, checkpoint_config
 
 MAX_TOOL_OUTPUT_CHARS = 2000
+DECODE_MODES = ("auto", "dynamic", "static", "graph")
 
 
 @dataclass
@@ -139,7 +145,7 @@ def format_tool_result(outcome, limit: int = MAX_TOOL_OUTPUT_CHARS) -> str:
 
 class Engine:
     def __init__(self, model: GPT, tokenizer, *, tools: bool = True, tool_limits=None, share_prefill: bool = True,
-                 unsafe_tools: bool = False, cache_bytes: int | None = None):
+                 unsafe_tools: bool = False, cache_bytes: int | None = None, decode: str = "auto"):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.tools = tools
@@ -159,6 +165,11 @@ class Engine:
         self.python_start, self.python_end = sid("python_start"), sid("python_end")
         self.output_start, self.output_end = sid("output_start"), sid("output_end")
         self.cache_bytes = cache_bytes   # KV-cache budget per decoding batch; None: 2 GiB CPU, half of free GPU
+        if decode == "auto":
+            decode = "graph" if on_gpu else "dynamic"
+        if decode not in DECODE_MODES or (decode == "graph" and not on_gpu):
+            raise ValueError(f"decode must be one of {', '.join(DECODE_MODES)} ('graph' on CUDA only), got {decode!r}")
+        self.decode = decode
         self.stats: dict = {}
 
     @classmethod
@@ -247,6 +258,10 @@ class Engine:
             torch.cuda.synchronize()
         t1 = time.perf_counter()
         generator = torch.Generator(device=self.device).manual_seed(params.seed)
+        fixed = None
+        if self.decode != "dynamic":
+            from crucible.model.decode_graph import FixedShapeDecoder
+            fixed = FixedShapeDecoder(self.model, cache, graph=self.decode == "graph")
         rows = [Row() for _ in range(total)]
         live = list(range(total))             # batch row -> sample index
         steps = 0
@@ -275,13 +290,16 @@ class Engine:
             if all(rows[r].finish is not None for r in live):
                 break
             done = [b for b, r in enumerate(live) if rows[r].finish is not None]
-            if done and 4 * len(done) >= len(live):
+            if done and 4 * len(done) >= len(live) and fixed is None:
                 keep = [b for b, r in enumerate(live) if rows[r].finish is None]
                 cache = cache.select(torch.tensor(keep, device=self.device))
                 live = [live[b] for b in keep]
                 tokens = [tokens[b] for b in keep]
             idx = torch.tensor(tokens, device=self.device)[:, None]
-            logits = self.model.logits(self.model.hidden(idx, kv_cache=cache)[:, -1])
+            if fixed is not None:
+                logits = fixed(idx)
+            else:
+                logits = self.model.logits(self.model.hidden(idx, kv_cache=cache)[:, -1])
             steps += 1
         if self.device.type == "cuda":
             torch.cuda.synchronize()

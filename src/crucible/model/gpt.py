@@ -33,6 +33,12 @@ keys/values read once for n samples of it (`shared_prefix_attention`), and the s
 sigmoid. Same float32 function to ~5e-6 in the logits; training, and `torch.compile` of it,
 never take that path.
 
+Fixed-shape decoding (for CUDA graphs, `decode_graph.py`): a cache whose `slot` is set (a device
+tensor equal to `pos`) is written at that tensor with `index_copy_`, and single-token forwards
+attend over all its slots with a mask hiding the unwritten ones, RoPE positions gathered on the
+device. Every tensor then keeps its shape and address from step to step, so one captured step
+replays for the whole completion. Same function as the sliced cache (masked slots weigh exactly 0).
+
 Not covered: dropout (small models trained on much data do not need it), biases, MoE,
 sliding-window attention.
 """
@@ -145,6 +151,7 @@ class KVCache:
         self.pad = pad  # LongTensor [batch] or None (no row is padded)
         self.shared = 0  # leading slots holding the same keys/values in every row of a group
         self.group = 0   # rows per group (n samples of one prompt; consecutive rows); 0: all rows
+        self.slot = None  # LongTensor [1] == pos on the device: fixed-shape decoding (see the module doc)
 
     @property
     def batch(self) -> int:
@@ -159,7 +166,7 @@ class KVCache:
         out = KVCache.__new__(KVCache)
         out.k = [t.index_select(0, rows) for t in self.k]
         out.v = [t.index_select(0, rows) for t in self.v]
-        out.pos, out.group = self.pos, 0
+        out.pos, out.group, out.slot = self.pos, 0, None
         out.shared = self.shared if not self.group or self.group == self.batch else 0   # groups broken up
         out.pad = None if self.pad is None else self.pad.index_select(0, rows)
         return out
@@ -270,7 +277,12 @@ class CausalSelfAttention(nn.Module):
         if q.dtype != v.dtype:
             q, k = q.to(v.dtype), k.to(v.dtype)
         q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)
-        if kv_cache is not None:
+        if kv_cache is not None and kv_cache.slot is not None:   # fixed shapes: every slot, masked
+            kc, vc = kv_cache.k[self.layer_idx], kv_cache.v[self.layer_idx]
+            kc.index_copy_(2, kv_cache.slot, k.to(kc.dtype))
+            vc.index_copy_(2, kv_cache.slot, v.to(vc.dtype))
+            k, v = kc, vc
+        elif kv_cache is not None:
             start, end = kv_cache.pos, kv_cache.pos + T
             kc, vc = kv_cache.k[self.layer_idx], kv_cache.v[self.layer_idx]
             kc[:, :, start:end] = k
@@ -425,6 +437,8 @@ class GPT(nn.Module):
                 raise ValueError("packed rows (segments) are for training; they take no KV cache")
             positions, mask = document_positions_and_mask(segments)
             cos, sin = cos_t[positions][:, :, None], sin_t[positions][:, :, None]
+        elif kv_cache is not None and kv_cache.slot is not None:
+            cos, sin, mask = self._fixed_shape_positions(kv_cache, T, idx.device)
         elif pad is None:
             cos, sin = cos_t[start:start + T][None, :, None], sin_t[start:start + T][None, :, None]
             if start == 0:
@@ -454,7 +468,21 @@ class GPT(nn.Module):
                 outputs.append(x)
         if kv_cache is not None:
             kv_cache.pos += T
+            if kv_cache.slot is not None:
+                kv_cache.slot.add_(T)
         return norm(x)
+
+    def _fixed_shape_positions(self, cache: KVCache, T: int, device):
+        """RoPE tables [B or 1, 1, 1, D/2] and mask [B or 1, 1, 1, slots] for one token per row
+        written at `cache.slot`: computed on the device from tensors, so a CUDA graph can replay them."""
+        if T != 1:
+            raise ValueError(f"fixed-shape decoding takes one token per row, got {T}")
+        cos_t, sin_t = self._rope(cache.max_len, device)        # sized once: never regrown in a graph
+        slots = torch.arange(cache.max_len, device=device)
+        first = cache.pad if cache.pad is not None else torch.zeros(1, dtype=torch.long, device=device)
+        positions = (cache.slot - first).clamp(min=0)                                  # [B or 1]
+        mask = (slots[None, :] <= cache.slot) & (slots[None, :] >= first[:, None])     # [B or 1, slots]
+        return cos_t[positions][:, None, None], sin_t[positions][:, None, None], mask[:, None, None]
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """Soft-capped float32 logits from hidden states."""

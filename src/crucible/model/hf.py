@@ -20,8 +20,9 @@ to the native GPT.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from crucible.io import atomic_write, replacing
 
 REMOTE_DIR = Path(__file__).parent / "remote"
 REMOTE_FILES = ("configuration_crucible.py", "modeling_crucible.py")
@@ -31,12 +32,6 @@ AUTO_MAP = {
     "AutoModel": "modeling_crucible.CrucibleModel",
     "AutoModelForCausalLM": "modeling_crucible.CrucibleForCausalLM",
 }
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def hf_config(model, tokenizer=None) -> dict:
@@ -68,16 +63,15 @@ def save_checkpoint(model, dir, tokenizer=None) -> Path:
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     if model.config.tie_embeddings:
         state.pop("lm_head.weight")
-    tmp = out / "model.safetensors.tmp"
-    save_file(state, str(tmp), metadata={"format": "pt"})
-    os.replace(tmp, out / "model.safetensors")
+    with replacing(out / "model.safetensors") as tmp:
+        save_file(state, str(tmp), metadata={"format": "pt"})
     for name in REMOTE_FILES:
-        _write_atomic(out / name, (REMOTE_DIR / name).read_bytes())
-    _write_atomic(out / "config.json", (json.dumps(hf_config(model, tokenizer), indent=2) + "\n").encode())
+        atomic_write(out / name, (REMOTE_DIR / name).read_bytes())
+    atomic_write(out / "config.json", (json.dumps(hf_config(model, tokenizer), indent=2) + "\n").encode())
     if tokenizer is not None:
         stops = [tokenizer.special_id("assistant_end"), tokenizer.bos_id]
         generation = {"bos_token_id": tokenizer.bos_id, "eos_token_id": stops, "pad_token_id": tokenizer.bos_id}
-        _write_atomic(out / "generation_config.json", (json.dumps(generation, indent=2) + "\n").encode())
+        atomic_write(out / "generation_config.json", (json.dumps(generation, indent=2) + "\n").encode())
         tokenizer.save(out)
     return out
 

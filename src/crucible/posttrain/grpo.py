@@ -3,8 +3,9 @@
 Per step:
     sample   `tasks_per_step` tasks (a seeded cycle through the suite), `group_size` rollouts each
              from the live policy (rollout.py)
-    grade    every completion in the sandbox (rewards.py): pass 1, fail 0, infrastructure failure
-             -> the whole group is dropped and counted, never scored as the model's fault
+    grade    every completion in the sandbox, in memory, graders kept warm for the run (rewards.py):
+             pass 1, fail 0 (`Task.reward`), infrastructure failure -> the whole group is dropped
+             and counted, never scored as the model's fault
     train    advantages r − group mean (optionally / std); groups whose rewards are all equal carry
              no signal and are left out (DAPO's dynamic-sampling filter; their share is reported);
              one crucible.train.loop.train_step: each micro-batch's clipped-ratio loss is its mean
@@ -49,10 +50,10 @@ def tasks_for_step(tasks: list[dict], per_step: int, seed: int, step: int) -> li
     return chosen
 
 
-def score_groups(groups: list[list[rollout.Rollout]], suite, reward_fns, workers: int = 4):
+def score_groups(groups: list[list[rollout.Rollout]], suite, reward_fns, workers: int = 4, pool=None):
     """(rewards per group, verdicts per group): None rewards where the grader's infrastructure failed."""
     flat = [r for g in groups for r in g]
-    verdicts = reward_lib.grade(suite, [r.task for r in flat], [r.text for r in flat], workers)
+    verdicts = reward_lib.grade(suite, [r.task for r in flat], [r.text for r in flat], workers, pool)
     values = reward_lib.rewards([r.task for r in flat], [r.text for r in flat], verdicts, reward_fns)
     out, vout, i = [], [], 0
     for g in groups:
@@ -103,12 +104,13 @@ def train(cfg, policy, suite, reward_fns=(), *, resume: bool = False, stop_after
             f"grpo on {suite.name}: {len(tasks)} tasks, {cfg.tasks_per_step} x {cfg.group_size} samples per step, "
             f"{total} steps")
     history = []
-    while not loop.finished(run.state):
-        step_tasks = tasks_for_step(tasks, cfg.tasks_per_step, cfg.seed, run.state.step)
-        history.append(grpo_step(cfg, policy, run, suite, reward_fns, step_tasks, reference, data, workers))
-        run.bar.update(1)
-        if run.checkpoint_or_stop(stop_after):
-            return {"stopped_at": run.state.step, "history": history}
+    with suite.pool(workers) as pool:          # graders kept warm across steps
+        while not loop.finished(run.state):
+            step_tasks = tasks_for_step(tasks, cfg.tasks_per_step, cfg.seed, run.state.step)
+            history.append(grpo_step(cfg, policy, run, suite, reward_fns, step_tasks, reference, data, workers, pool))
+            run.bar.update(1)
+            if run.checkpoint_or_stop(stop_after):
+                return {"stopped_at": run.state.step, "history": history}
     summary = {"method": "grpo", "suite": suite.name, "steps": run.state.step,
                "first_reward": history[0]["reward_mean"] if history else None,
                "last_reward": history[-1]["reward_mean"] if history else None,
@@ -118,7 +120,8 @@ def train(cfg, policy, suite, reward_fns=(), *, resume: bool = False, stop_after
     return run.finish(summary)
 
 
-def grpo_step(cfg, policy, run, suite, reward_fns, tasks, reference, data: StepData, workers: int) -> dict:
+def grpo_step(cfg, policy, run, suite, reward_fns, tasks, reference, data: StepData, workers: int,
+              pool=None) -> dict:
     from crucible.metrics import bootstrap_ci
 
     state = run.state
@@ -126,7 +129,7 @@ def grpo_step(cfg, policy, run, suite, reward_fns, tasks, reference, data: StepD
     groups = rollout.sample(policy, tasks, cfg.group_size, temperature=cfg.temperature,
                             max_new_tokens=cfg.max_new_tokens, seed=cfg.seed * 100_003 + state.step, tools=cfg.tools)
     t1 = time.perf_counter()
-    group_rewards, _ = score_groups(groups, suite, reward_fns, workers)
+    group_rewards, _ = score_groups(groups, suite, reward_fns, workers, pool)
     t2 = time.perf_counter()
     kept, advantages, scored, dropped, flat = [], [], [], 0, 0
     for g, rs in zip(groups, group_rewards):

@@ -41,7 +41,8 @@ class PolicyError(ValueError):
 
 
 def parse_model_spec(spec: str) -> tuple[str, str]:
-    from crucible.generate.backends import BackendError, parse_spec
+    from crucible.generate.registry import parse_spec
+    from crucible.generate.types import BackendError
 
     try:
         kind, target = parse_spec(spec)

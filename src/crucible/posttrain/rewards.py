@@ -6,15 +6,18 @@ patching `__eq__`, exiting 0 early, printing "passed" — earns 0 for it, as tes
 shows for the grader itself and tests/test_grpo.py for these rewards. verl's prime_code runs the
 solution inside the grading process; TRL ships no sandbox at all.
 
-    pass -> 1.0; any model failure -> 0.0; an infrastructure failure (sandbox_error) -> None:
+    pass -> 1.0; any model failure -> 0.0 (`Task.reward`); an infrastructure failure (sandbox_error) -> None:
     no reward, and the caller drops the sample's whole group (never scored as the model's fault).
 
 User reward functions (`--reward file.py:function[:weight]`) are called as function(task,
-completion) -> float | None (None: not applicable to this sample) and added with their weight.
+completion) -> float | None (task: a crucible.tasks.common.Task; None: not applicable to this
+sample) and added with their weight.
 They run in this process: they are the user's code, and must not execute the completion (grading
 model-written code is the sandbox's job).
 
-Identical programs in one call are graded once (the suite's program_key).
+Grading is the in-memory `crucible.grade.verdicts.grade_all` (identical programs in one call run
+once); GRPO holds the suite's warm grader pool (`suite.pool`) for the whole run, so HumanEval's
+judge processes start once, not every step.
 
 Not covered: partial credit from the share of tests passed (the judges report pass/fail only).
 """
@@ -67,31 +70,32 @@ def load_reward_fn(spec: str) -> RewardFn:
     return RewardFn(f"{path.stem}.{parts[1]}", fn, weight)
 
 
-def sample_of(task: dict, completion: str) -> dict:
-    return {"task_id": task["task_id"], "language": task.get("language", "python"), "completion": completion}
+def sample_of(task, completion: str) -> dict:
+    return {"task_id": task.task_id, "language": task.language, "completion": completion}
 
 
-def grade(suite, tasks: list[dict], completions: list[str], workers: int = 4) -> list:
-    """The grader's verdict for each (task, completion), each distinct program run once."""
+def grade(suite, tasks: list, completions: list[str], workers: int = 4, pool=None) -> list:
+    """The grader's verdict for each (task, completion), in memory (crucible.grade.verdicts: each
+    distinct program run once); `pool`: the suite's warm graders held across calls, or None."""
+    from crucible.grade.verdicts import grade_all
+
     samples = [sample_of(t, c) for t, c in zip(tasks, completions)]
     for s in samples:
         why = suite.check_sample(s)
         if why:
             raise ValueError(f"cannot grade a sample of {s['task_id']}: {why}")
-    keys = [suite.program_key(s) for s in samples]
-    unique = {k: s for k, s in zip(keys, samples)}
-    verdicts = dict(suite.grade(unique.items(), workers))
-    return [verdicts[k] for k in keys]
+    return grade_all(suite, samples, workers=workers, pool=pool)
 
 
-def rewards(tasks: list[dict], completions: list[str], verdicts: list, fns: list[RewardFn] = ()) -> list[float | None]:
-    """Grader reward (+ weighted user rewards) per sample; None where the grader's infrastructure failed."""
+def rewards(tasks: list, completions: list[str], verdicts: list, fns: list[RewardFn] = ()) -> list[float | None]:
+    """The task's reward for its verdict (`Task.reward`: 1 for a pass, else 0) plus weighted user
+    rewards, per sample; None where the grader's infrastructure failed."""
     out = []
     for task, completion, verdict in zip(tasks, completions, verdicts):
         if verdict.status in INFRA:
             out.append(None)
             continue
-        r = 1.0 if verdict.passed else 0.0
+        r = task.reward(verdict.status)
         for f in fns:
             extra = f.fn(task, completion)
             if extra is not None:

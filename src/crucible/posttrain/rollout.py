@@ -23,7 +23,7 @@ import torch
 
 @dataclass
 class Rollout:
-    task: dict
+    task: object               # crucible.tasks.common.Task
     prompt_ids: list[int]
     ids: list[int]             # sampled completion tokens (forced tool output included, marked)
     forced: list[int]          # 1 where the engine forced the token
@@ -35,13 +35,14 @@ class Rollout:
         return self.prompt_ids + self.ids, [0] * len(self.prompt_ids) + [1 - f for f in self.forced]
 
 
-def task_prompt(policy, task: dict) -> list[int]:
+def task_prompt(policy, task) -> list[int]:
+    """The base-model prompt of a task (crucible.tasks.common.Task), as the samplers render it."""
     from crucible.posttrain.data import Example
 
-    return policy.renderer.prompt(Example(task["task_id"], prompt=task["prompt"]))
+    return policy.renderer.prompt(Example(task.task_id, prompt=task.prompt))
 
 
-def sample(policy, tasks: list[dict], group_size: int, *, temperature: float, max_new_tokens: int, seed: int,
+def sample(policy, tasks: list, group_size: int, *, temperature: float, max_new_tokens: int, seed: int,
            tools: bool = False) -> list[list[Rollout]]:
     """group_size rollouts for each task."""
     prompts = [task_prompt(policy, t) for t in tasks]
@@ -54,24 +55,24 @@ def sample(policy, tasks: list[dict], group_size: int, *, temperature: float, ma
 def _sample_native(policy, tasks, prompts, group_size, temperature, max_new_tokens, seed, tools):
     from crucible.model.engine import Engine, SamplingParams
 
-    stops = sorted({s for t in tasks for s in t.get("stop", [])})
+    stops = sorted({s for t in tasks for s in t.stop})
     params = SamplingParams(max_tokens=max_new_tokens, temperature=temperature, seed=seed, logprobs=True,
                             stop=tuple(stops))
     with policy.merged(), torch.no_grad():
         engine = Engine(policy.model, policy.tokenizer, tools=tools)
         batches = engine.generate_batch(prompts, group_size, params)
     policy.model.train()
-    from crucible.generate.sanitize import truncate_at_stop
+    from crucible.sanitize import truncate_at_stop
 
     out = []
     for task, prompt, completions in zip(tasks, prompts, batches):
         out.append([Rollout(task, prompt, c.ids, c.forced_mask, c.logprobs,
-                            truncate_at_stop(c.text, task.get("stop", []))[0]) for c in completions])
+                            truncate_at_stop(c.text, task.stop)[0]) for c in completions])
     return out
 
 
 def _sample_hf(policy, task, prompt, group_size, temperature, max_new_tokens, seed):
-    from crucible.generate.sanitize import truncate_at_stop
+    from crucible.sanitize import truncate_at_stop
 
     model, tok = policy.model, policy.tokenizer
     eos = policy.renderer.end_id
@@ -81,7 +82,7 @@ def _sample_hf(policy, task, prompt, group_size, temperature, max_new_tokens, se
         out = model.generate(inputs, attention_mask=torch.ones_like(inputs), do_sample=True, temperature=temperature,
                              top_k=0, top_p=1.0, max_new_tokens=max_new_tokens, pad_token_id=eos, eos_token_id=eos,
                              output_scores=True, return_dict_in_generate=True,
-                             stop_strings=list(task.get("stop", [])) or None, tokenizer=tok)
+                             stop_strings=list(task.stop) or None, tokenizer=tok)
     model.train()
     new = out.sequences[:, len(prompt):]
     scores = torch.stack(out.scores, dim=1).float()                 # [G, steps, V], temperature applied
@@ -89,9 +90,9 @@ def _sample_hf(policy, task, prompt, group_size, temperature, max_new_tokens, se
     rollouts = []
     for row in range(group_size):
         ids = new[row].tolist()
-        end = _sampled_length(tok, ids, eos, task.get("stop", []))
+        end = _sampled_length(tok, ids, eos, task.stop)
         ids = ids[:end]
-        text = truncate_at_stop(tok.decode(ids, skip_special_tokens=True), task.get("stop", []))[0]
+        text = truncate_at_stop(tok.decode(ids, skip_special_tokens=True), task.stop)[0]
         rollouts.append(Rollout(task, prompt, ids, [0] * len(ids), logprobs[row, :end].tolist(), text))
     return rollouts
 
@@ -99,7 +100,7 @@ def _sample_hf(policy, task, prompt, group_size, temperature, max_new_tokens, se
 def _sampled_length(tok, ids: list[int], eos: int, stops) -> int:
     """How many of `ids` were sampled: through the first EOS, or the token that completed a stop
     sequence (generate pads finished rows after that)."""
-    from crucible.generate.sanitize import find_stop
+    from crucible.sanitize import find_stop
 
     end = next((i + 1 for i, t in enumerate(ids) if t == eos), len(ids))
     if stops:

@@ -39,10 +39,15 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
-from crucible.cli import UsageError
+
+class PythonEnvError(ValueError):
+    """A Python env, its manifest, its packages or a results dir's env record is not usable; commands
+    report it as a usage error (exit 2) naming what is wrong."""
+
 
 MANIFEST = "crucible-env.json"
 SITE = "site-packages"
@@ -99,31 +104,58 @@ class PythonEnv:
                 "python": self.manifest["python"]["version"], "created": self.manifest["created"]}
 
 
-def load(path: str | Path) -> PythonEnv:
-    """The env in DIR, checked against the sandbox's interpreter; UsageError naming what is wrong."""
-    from crucible.languages.python import version
+def interpreter() -> str | None:
+    explicit = os.environ.get("CRUCIBLE_SANDBOX_PYTHON")
+    if explicit:
+        return explicit
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        if os.path.exists(candidate):
+            return candidate
+    return shutil.which("python3")
 
+
+@lru_cache(maxsize=1)
+def version() -> str | None:
+    exe = interpreter()
+    if not exe:
+        return None
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True)
+    return out.stdout.strip().removeprefix("Python ") or None
+
+
+def launch(python_env: PythonEnv | None, unsafe: bool, *flags: str) -> tuple[list[str], list, dict]:
+    """(argv up to the script path, read-only binds, environment variables) to run Python in the
+    sandbox: bare `-I -S` by default; with an env, its launcher, its site dir and one-thread BLAS."""
+    python = [interpreter(), "-I", "-S", *flags]
+    if python_env is None:
+        return python, [], {}
+    site = str(python_env.site) if unsafe else INSIDE_SITE  # unsafe: nothing is bound, the host path is used
+    return [*python, "-c", BOOT, site], python_env.ro_binds(), dict(THREAD_ENV)
+
+
+def load(path: str | Path) -> PythonEnv:
+    """The env in DIR, checked against the sandbox's interpreter; PythonEnvError naming what is wrong."""
     root = Path(path)
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
-        raise UsageError(f"{root}: not a crucible Python env (no {MANIFEST}); build one with "
-                         f"`crucible sandbox env --packages ... --out {root}`")
+        raise PythonEnvError(f"{root}: not a crucible Python env (no {MANIFEST}); build one with "
+                             f"`crucible sandbox env --packages ... --out {root}`")
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise UsageError(f"{manifest_path}:{e.lineno}: not valid JSON ({e.msg})") from None
+        raise PythonEnvError(f"{manifest_path}:{e.lineno}: not valid JSON ({e.msg})") from None
     except UnicodeDecodeError:
-        raise UsageError(f"{manifest_path}:1: not UTF-8 text") from None
+        raise PythonEnvError(f"{manifest_path}:1: not UTF-8 text") from None
     if (not isinstance(manifest, dict) or manifest.get("format") != FORMAT
             or not {"id", "packages", "python", "created"} <= manifest.keys()
             or not isinstance(manifest["python"], dict) or "version" not in manifest["python"]):
-        raise UsageError(f"{manifest_path}:1: not a {FORMAT} manifest; rebuild the env")
+        raise PythonEnvError(f"{manifest_path}:1: not a {FORMAT} manifest; rebuild the env")
     env = PythonEnv(root, manifest)
     if not env.site.is_dir():
-        raise UsageError(f"{root}: {SITE}/ is missing; rebuild the env")
+        raise PythonEnvError(f"{root}: {SITE}/ is missing; rebuild the env")
     built, running = manifest["python"]["version"], version() or "none"
     if built.split(".")[:2] != running.split(".")[:2]:
-        raise UsageError(f"{root}: built for Python {built}, but the sandbox runs Python {running}; rebuild it")
+        raise PythonEnvError(f"{root}: built for Python {built}, but the sandbox runs Python {running}; rebuild it")
     _check_reachable(env.site)
     return env
 
@@ -134,8 +166,8 @@ def _check_reachable(path: Path) -> None:
 
     blocked = _untraversable(path / "x") if os.geteuid() == 0 else None  # `path` and every dir above it
     if blocked:
-        raise UsageError(f"{path}: {blocked} is not world-searchable, so the sandbox cannot see the env "
-                         "(build it under a directory others can enter, e.g. /opt or /tmp)")
+        raise PythonEnvError(f"{path}: {blocked} is not world-searchable, so the sandbox cannot see the env "
+                             "(build it under a directory others can enter, e.g. /opt or /tmp)")
 
 
 def from_args(args) -> PythonEnv | None:
@@ -153,15 +185,15 @@ def claim_results_dir(out: Path, env: PythonEnv | None) -> None:
             claimed = json.loads(record.read_text(encoding="utf-8"))
             used, where = claimed["id"], f"the Python env {claimed['dir']} (id {claimed['id']})"
         except (ValueError, TypeError, KeyError):
-            raise UsageError(f"{record}:1: not a Python env record (written by crucible eval); "
-                             "use another --out") from None
+            raise PythonEnvError(f"{record}:1: not a Python env record (written by crucible eval); "
+                                 "use another --out") from None
     elif (out / "results.jsonl").is_file() and (out / "results.jsonl").stat().st_size:
         where = "the bare standard library"
     else:
         where = None  # nothing graded yet
     if where and used != (env.id if env else None):
         now = f"the Python env {env.root} (id {env.id})" if env else "the bare standard library"
-        raise UsageError(f"{out}: graded with {where}, asked to grade with {now}; use another --out")
+        raise PythonEnvError(f"{out}: graded with {where}, asked to grade with {now}; use another --out")
     if env is not None and used is None:
         tmp = record.with_suffix(".tmp")
         tmp.write_text(json.dumps(env.record(), indent=2) + "\n")
@@ -180,13 +212,13 @@ def parse_packages(texts: list[str]) -> list[str]:
                 continue
             if "/" in item or item.endswith((".whl", ".zip", ".tar.gz")):
                 if not Path(item).exists():
-                    raise UsageError(f"--packages: {item}: no such file or directory")
+                    raise PythonEnvError(f"--packages: {item}: no such file or directory")
                 reqs.append(str(Path(item).resolve()))
             elif REQUIREMENT.fullmatch(item):
                 reqs.append(item)
             else:
-                raise UsageError(f"--packages: {item!r} is not a requirement (name, optional [extras], one "
-                                 "version clause) nor a path; for ranges with commas use --requirements FILE")
+                raise PythonEnvError(f"--packages: {item!r} is not a requirement (name, optional [extras], one "
+                                     "version clause) nor a path; for ranges with commas use --requirements FILE")
     return reqs
 
 
@@ -196,14 +228,12 @@ def build(requirements: list[str], out: str | Path, *, requirements_file: str | 
 
     Everything is built in a sibling temp dir and renamed into place, so DIR is complete or absent.
     """
-    from crucible.languages.python import interpreter, version
-
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise UsageError(f"{out}: already exists and is not empty; remove it or choose another --out")
+        raise PythonEnvError(f"{out}: already exists and is not empty; remove it or choose another --out")
     python = interpreter()
     if not python or not version():
-        raise UsageError("no Python interpreter for the sandbox (set CRUCIBLE_SANDBOX_PYTHON)")
+        raise PythonEnvError("no Python interpreter for the sandbox (set CRUCIBLE_SANDBOX_PYTHON)")
     out.parent.mkdir(parents=True, exist_ok=True)
     _check_reachable(out.parent)
     tmp = out.parent / f".{out.name}.building-{os.getpid()}"
@@ -239,7 +269,7 @@ def _pip_install(python: str, target: Path, requirements: list[str], requirement
     try:
         pip_version = metadata.version("pip")
     except metadata.PackageNotFoundError:
-        raise UsageError(f"pip is not installed in {sys.prefix}; `{sys.executable} -m ensurepip` adds it") from None
+        raise PythonEnvError(f"pip is not installed in {sys.prefix}; `{sys.executable} -m ensurepip` adds it") from None
     argv = [sys.executable, "-m", "pip", "--python", python, "install", "--target", str(target), "--no-input",
             "--disable-pip-version-check", "--root-user-action=ignore", *pip_options, *requirements]
     if requirements_file:
@@ -253,8 +283,8 @@ def _pip_install(python: str, target: Path, requirements: list[str], requirement
         tail = (tail + chunk)[-2000:]
     if proc.wait() != 0:
         errors = [l for l in tail.decode(errors="replace").splitlines() if l.startswith("ERROR:")]
-        raise UsageError(f"pip could not install {' '.join(requirements) or requirements_file} "
-                         f"({errors[-1] if errors else f'exit code {proc.returncode}'}); nothing was written")
+        raise PythonEnvError(f"pip could not install {' '.join(requirements) or requirements_file} "
+                             f"({errors[-1] if errors else f'exit code {proc.returncode}'}); nothing was written")
     return pip_version
 
 
@@ -289,13 +319,14 @@ def check_imports(env: PythonEnv, *, unsafe: bool, progress: bool) -> dict[str, 
     {module: "ok" or why not}. Catches envs that install but cannot work in there."""
     from tqdm import tqdm
 
-    from crucible.languages.python import run_source
-    from crucible.sandbox import Limits
+    from crucible.sandbox import INSIDE, Limits, run
 
     modules = [m for d in _distributions(env.site) for m in top_level_modules(d)]
     results = {}
     for name in tqdm(modules, desc="importing in the sandbox", unit="module", disable=not progress):
-        out = run_source(f"import {name}\n", limits=Limits(), unsafe=unsafe, python_env=env)
+        prefix, binds, variables = launch(env, unsafe)
+        out = run([*prefix, f"{INSIDE}/main.py"], files={"main.py": f"import {name}\n"}, limits=Limits(),
+                  ro_binds=binds, env=variables, unsafe=unsafe)
         why = (out.stderr.strip().splitlines() or [out.detail])[-1]
         results[name] = "ok" if out.status == "ok" else f"{out.status}: {why}"[:200]
     return results

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from crucible.generate.backends import BackendError
+from crucible.generate.types import BackendError
 from crucible.serve import protocol
 from crucible.serve.models import Job
 from crucible.serve.protocol import RequestError

@@ -24,8 +24,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from crucible.generate.backends import BackendError, StopStream, parse_spec
+from crucible.generate.registry import parse_spec
+from crucible.generate.types import BackendError
 from crucible.model.scheduler import Request, Result, Sample, top_logprobs
+from crucible.sanitize import StopStream
 
 
 @dataclass
@@ -67,7 +69,7 @@ class NativeServed:
         from crucible.generate.native_backend import NativeBackend
         from crucible.model.scheduler import Scheduler
 
-        self.backend = NativeBackend(path)
+        self.backend = NativeBackend.load(path)
         self.engine = self.backend.engine
         self.tokenizer = self.engine.tokenizer
         self.scheduler = Scheduler(self.engine)
@@ -170,7 +172,7 @@ class HFServed:
         return self.token_text(token).encode()
 
     def run(self, job: Job) -> Result:
-        from crucible.generate.backends import GenParams
+        from crucible.generate.types import GenParams
         from crucible.model.engine import Completion
 
         samples = []

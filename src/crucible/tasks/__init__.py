@@ -1,5 +1,7 @@
-"""Task suites: where problems come from and how a sample for them is graded.
+"""Tasks: what a model is asked, in which language, and what a right answer is.
 
-Each module (humaneval, humaneval_translated, puzzles) offers `load_suite(args) -> Suite` (see
-`crucible.grade.Suite`) and, where the suite has reference solutions, `reference_samples(args)`.
+`common.Task` is the one record every suite's tasks are (`select_tasks` picks the ones in scope);
+`humaneval`, `humaneval_translated` (with `translate/`), `puzzles` and `world` (generated) build
+them from their data and hold their reference solutions. How a sample for a task is graded lives in `crucible.grade`, which
+depends on this package, never the reverse.
 """

@@ -4,7 +4,9 @@ downloaded (the lab's rule: no weights or datasets at run time).
 - `gpt`: a tiny corpus (standard-library sources), a tokenizer trained on it, random and scripted
   (bigram) native GPTs;
 - `llama`: Hugging Face models: one that has memorized a few texts (`demo_model`, with the toy task
-  and chat it knows), and a random `LlamaForCausalLM` with crucible's tokenizer (`save_tiny_llama`).
+  and chat it knows), and a random `LlamaForCausalLM` with crucible's tokenizer (`save_tiny_llama`);
+- `ray_cluster`: a throw-away Ray cluster of N one-CPU nodes on this machine (`LocalCluster`), stopped
+  process by process.
 
 Importing this package imports neither torch nor transformers (each function does, when called).
 Not covered: fixtures for the sandbox or the graders (their tests build programs inline).
@@ -13,6 +15,8 @@ Not covered: fixtures for the sandbox or the graders (their tests build programs
 from crucible.testing.gpt import bigram_gpt, corpus, random_gpt, tokenizer
 from crucible.testing.llama import (DEMO_HUMANEVAL, SMALL_TALK, TOY_CHAT_REPLY, TOY_CONTINUATION, TOY_TASK,
                                     build_tiny_hf_model, demo_model, render_chat, save_tiny_llama)
+from crucible.testing.ray_cluster import LocalCluster
 
 __all__ = ["bigram_gpt", "corpus", "random_gpt", "tokenizer", "DEMO_HUMANEVAL", "SMALL_TALK", "TOY_CHAT_REPLY",
-           "TOY_CONTINUATION", "TOY_TASK", "build_tiny_hf_model", "demo_model", "render_chat", "save_tiny_llama"]
+           "TOY_CONTINUATION", "TOY_TASK", "build_tiny_hf_model", "demo_model", "render_chat", "save_tiny_llama",
+           "LocalCluster"]

@@ -126,14 +126,13 @@ def demo_model(cache_dir: str | Path | None = None) -> Path:
     import torch
     import transformers
 
-    from crucible.generate.sampling import chat_messages
-    from crucible.languages import get
+    from crucible.tasks.common import Task
     from crucible.tasks.humaneval import load_problems
 
     problems = load_problems()
     texts = [(problems[t]["prompt"], problems[t]["canonical_solution"]) for t in DEMO_HUMANEVAL]
     texts.append((TOY_TASK["prompt"], TOY_CONTINUATION))
-    chats = [chat_messages(TOY_TASK, get("python")) + [{"role": "assistant", "content": TOY_CHAT_REPLY}], SMALL_TALK]
+    chats = [Task(**TOY_TASK).chat_messages() + [{"role": "assistant", "content": TOY_CHAT_REPLY}], SMALL_TALK]
     key = hashlib.sha256(json.dumps([texts, chats, torch.__version__, transformers.__version__,
                                      Path(__file__).read_text()]).encode()).hexdigest()[:16]
     root = Path(cache_dir or os.environ.get("CRUCIBLE_TINY_CACHE") or tempfile.gettempdir())

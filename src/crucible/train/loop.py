@@ -23,14 +23,27 @@ loss_i / (N / (n_i W)), and DDP/FSDP average the W ranks. One micro-batch of 8 s
 always was. `fit` groups `cfg.grad_accum` micro-batches per step and runs to the end (or the batch
 source's end), logging, evaluating and checkpointing on the way.
 
+Compilation (`cfg.compile`: on for GPUs by default): on one process the step's forward (model +
+loss) is compiled with `fullgraph=True`, so anything dynamo cannot trace is an error, not a silent
+graph break (tests trace the whole tiny-model step). A loss whose last part is a kernel dynamo must
+not trace (Liger's fused linear CE) is a `SplitLoss`: its `trunk` (the model) is compiled, and its
+`head` runs eagerly after it. Under DDP / FSDP2 the wrapped module is compiled as before (dynamo
+splits the graph at their hooks). With compilation on, Muon's Newton–Schulz is compiled too.
+
+Host syncs: none in `train_step` (on CUDA the loop can run ahead of the GPU); `fit` synchronises
+only at log steps, where it reads the loss, tokens/s, MFU and peak memory.
+
 `cfg` is any config with the fields in LOOP_FIELDS (PretrainConfig has them all). Not covered:
-per-parameter-group schedules, skipping steps whose gradient is not finite.
+per-parameter-group schedules, skipping steps whose gradient is not finite, CUDA graphs for the step.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
+import os
+import resource
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +60,9 @@ LOOP_FIELDS = ("max_steps", "max_minutes", "grad_accum", "warmup", "warmdown", "
                "compile", "dist")
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12,
               "4090": 165e12, "B200": 2250e12}
+# torch.compile's backend. Tests (and bench/gpu_check.sh --cpu) use "aot_eager": the same fullgraph
+# tracing of forward and backward, without inductor's code generation (minutes on a small CPU).
+COMPILE_BACKEND = os.environ.get("CRUCIBLE_COMPILE_BACKEND", "inductor")
 
 
 @dataclass
@@ -54,6 +70,19 @@ class MicroBatch:
     data: Any            # what loss_fn takes, on the device
     tokens: int          # tokens it trains (its loss is their mean)
     position: int        # the batch source's position after it
+
+
+@dataclass
+class SplitLoss:
+    """A loss_fn in two parts: `trunk(model, data) -> tuple` (the model's forward: what compiles) and
+    `head(model, *trunk_output) -> loss`. `eager_head(model)`: whether the head runs a kernel that
+    dynamo must not trace (then only the trunk is compiled). Called whole, an ordinary loss_fn."""
+    trunk: Callable
+    head: Callable
+    eager_head: Callable[[nn.Module], bool] = lambda model: False
+
+    def __call__(self, model: nn.Module, data) -> torch.Tensor:
+        return self.head(model, *self.trunk(model, data))
 
 
 class TrainModule(nn.Module):
@@ -128,8 +157,9 @@ def setup(cfg, model: nn.Module, loss_fn: Callable, info: dist.DistInfo, *, writ
     missing = [f for f in LOOP_FIELDS if not hasattr(cfg, f)]
     if missing:
         raise TypeError(f"{type(cfg).__name__} lacks the training-loop fields {', '.join(missing)}")
-    module = dist.wrap(TrainModule(model, loss_fn), info, cfg.dist)  # FSDP2 swaps in sharded parameters:
-    optimizers = build_optimizers(model, cfg)                          # wrap first, then the optimizers
+    train_module = TrainModule(model, loss_fn)
+    module = dist.wrap(train_module, info, cfg.dist)    # FSDP2 swaps in sharded parameters:
+    optimizers = build_optimizers(model, cfg)            # wrap first, then the optimizers
     averager = WeightAverager(cfg.average, cfg.ema_decay, cfg.swa_every) if cfg.average != "none" else None
     state = TrainState(cfg=cfg, info=info, model=model, module=module, forward=module, optimizers=optimizers,
                        write_model=write_model, averager=averager,
@@ -139,11 +169,28 @@ def setup(cfg, model: nn.Module, loss_fn: Callable, info: dist.DistInfo, *, writ
         if info.master:
             print(f"resumed from {resume_from} at step {state.step}", flush=True)
     if cfg.compile == "yes" or (cfg.compile == "auto" and info.device.type == "cuda"):
-        state.forward = torch.compile(module)
+        state.forward = compile_forward(train_module, module, info)
+        for opt in optimizers:
+            if hasattr(opt, "orthogonalize"):      # Muon
+                opt.orthogonalize = torch.compile(opt.orthogonalize, fullgraph=True, dynamic=False,
+                                                  backend=COMPILE_BACKEND)
     state.autocast_dtype = autocast_dtype(cfg, info.device)
     if cfg.qat_bits:
         state.qat = QATSwap([p for _, p in split_params(model)["matrix"]], cfg.qat_bits, cfg.clip_percentile)
     return state
+
+
+def compile_forward(train_module: TrainModule, module: nn.Module, info: dist.DistInfo) -> Callable:
+    """The step's forward, compiled (see the module doc): the whole of it with fullgraph=True on one
+    process; only a SplitLoss's trunk when its head must stay eager; DDP / FSDP2 as dynamo splits them."""
+    loss_fn = train_module.loss_fn
+    if isinstance(loss_fn, SplitLoss) and loss_fn.eager_head(train_module.model):
+        trunk = torch.compile(loss_fn.trunk, fullgraph=True, backend=COMPILE_BACKEND)
+        train_module.loss_fn = dataclasses.replace(loss_fn, trunk=trunk)
+        return module
+    if info.world == 1:
+        return torch.compile(module, fullgraph=True, backend=COMPILE_BACKEND)
+    return torch.compile(module, backend=COMPILE_BACKEND)
 
 
 def progress(state: TrainState) -> float:
@@ -201,13 +248,27 @@ def train_step(state: TrainState, micro_batches: list[MicroBatch]) -> StepReport
     state.loss_tokens += local_tokens
     if state.averager is not None and schedule.in_warmdown(progress(state), cfg.warmdown):
         state.averager.update(state.model)
-    if info.device.type == "cuda":
-        torch.cuda.synchronize(info.device)
-    dt = time.perf_counter() - t0
+    dt = time.perf_counter() - t0    # on CUDA: time to queue the step (fit syncs at log steps)
     if budget_s and info.world > 1:   # every rank must agree on when the budget runs out
         dt = max(dist.all_reduce_sum([dt], info)[0] / info.world, dt)
     state.elapsed += dt
     return StepReport(lr_mult=lr_mult, quantizing=quantizing, seconds=dt, tokens=total)
+
+
+def synchronize(device: torch.device) -> float:
+    """Wait for the device's queued work; the seconds waited (0 on CPU, which never runs ahead)."""
+    if device.type != "cuda":
+        return 0.0
+    t0 = time.perf_counter()
+    torch.cuda.synchronize(device)
+    return time.perf_counter() - t0
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory so far: the CUDA allocator's on a GPU, else the process's peak resident set."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024     # Linux: KiB
 
 
 def take_train_loss(state: TrainState) -> float:
@@ -297,6 +358,7 @@ def fit(state: TrainState, batches: Iterator[MicroBatch], evaluation: Evaluation
     run_dir = Path(cfg.out)
     peak = peak_flops(info.device)
     window_s, window_tokens = 0.0, 0     # training time and tokens since the last log line
+    first = True
     while not finished(state):
         micro_batches = list(itertools.islice(batches, cfg.grad_accum))
         if not micro_batches:
@@ -306,16 +368,32 @@ def fit(state: TrainState, batches: Iterator[MicroBatch], evaluation: Evaluation
         window_s += report.seconds
         bar.update(1)
         step = state.step
+        if first:      # this process's first step: it includes torch.compile's tracing and code generation
+            first = False
+            waited = synchronize(info.device)
+            state.elapsed += waited
+            window_s += waited
+            first_s = report.seconds + waited
+            if info.master:
+                compiled = state.forward is not state.module
+                log({"event": "first_step", "step": step, "seconds": first_s, "compiled": compiled},
+                    f"step {step:>6} | first step {first_s:.1f}s" + (" (torch.compile included)" if compiled else ""))
         if step % cfg.log_every == 0 or finished(state):
+            waited = synchronize(info.device)   # the one host sync: the window's steps are done
+            state.elapsed += waited
+            window_s += waited
             mean_loss = take_train_loss(state)
             tok_s = window_tokens / max(window_s, 1e-9)
             mfu = tok_s * flops_per_token / (peak * info.world) if peak and flops_per_token else None
+            peak_mb = peak_memory_mb(info.device)
             record = {"event": "train", "step": step, "loss": mean_loss, "lr_mult": report.lr_mult,
-                      "tokens_per_s": tok_s, "mfu": mfu, "elapsed_s": state.elapsed, "qat": report.quantizing}
+                      "tokens_per_s": tok_s, "mfu": mfu, "peak_mem_mb": peak_mb, "elapsed_s": state.elapsed,
+                      "qat": report.quantizing}
             if info.master:
                 bar.set_postfix(loss=f"{mean_loss:.3f}", tok_s=f"{tok_s:,.0f}")
                 log(record, f"step {step:>6} | loss {mean_loss:.4f} | lr x{report.lr_mult:.3f} | {tok_s:,.0f} tok/s"
                             + (f" | MFU {100 * mfu:.1f}%" if mfu is not None else "")
+                            + f" | peak mem {peak_mb / 1024:.2f} GiB"
                             + (" | QAT" if report.quantizing else ""))
             window_s, window_tokens = 0.0, 0
         if cfg.eval_every and step % cfg.eval_every == 0 and not finished(state):

@@ -8,8 +8,15 @@ and W (the softmax-minus-one-hot trick, as Liger's fused kernel does), so only o
 ever exist and nothing is kept for backward but dh [N, C] and dW [V, C]. Backward just scales them.
 
 On CUDA with `liger-kernel` installed, `linear_cross_entropy` uses Liger's fused Triton kernel
-instead (imported lazily: it is an optional dependency). `token_losses` is the no-grad,
-per-token variant used for bits-per-byte evaluation.
+instead (imported lazily: it is an optional dependency). Dynamo must not trace it (its Python
+crashes inductor: `addmm ... out_dtype`), so `fused_kernel(device, softcap)` tells the caller when
+it is in play and the training loop then compiles only the model's trunk (loop.SplitLoss).
+`token_losses` is the no-grad, per-token variant used for bits-per-byte evaluation.
+
+Under torch.compile the chunked loss traces as one graph (fullgraph): no host sync (the eager CPU
+shortcut for "no ignored target" is a `bool()` and is skipped when compiling or on a GPU, where it
+would stall the stream), and at most MAX_TRACED_CHUNKS chunks, because dynamo unrolls the loop: 512
+chunks of a 32-row x 65k-token batch would take minutes to compile.
 
 Not covered: label smoothing, z-loss, reductions other than the mean over targets != ignore_index.
 """
@@ -21,6 +28,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 IGNORE_INDEX = -1
+MAX_TRACED_CHUNKS = 8        # chunks per call when compiled (the loop is unrolled)
+FUSED_DEVICES = ("cuda",)    # device types on which a fused kernel (Liger) replaces ours
+SYNC_FREE_DEVICES = ("cpu",)  # device types whose tensors the host reads without stalling a queue
 
 
 def _chunk_logits(h: Tensor, weight: Tensor, softcap: float | None):
@@ -42,7 +52,9 @@ class _ChunkedLinearCE(torch.autograd.Function):
         n = hidden.size(0)
         need_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
         valid = targets != IGNORE_INDEX
-        all_valid = bool(valid.all())
+        # the unmasked shortcut costs a host sync: only in eager mode on CPU (where it is free)
+        all_valid = (hidden.device.type in SYNC_FREE_DEVICES and not torch.compiler.is_compiling()
+                     and bool(valid.all()))
         count = valid.sum().clamp_min(1).float()
         total = torch.zeros((), dtype=torch.float32, device=hidden.device)
         grad_h = torch.empty_like(hidden) if ctx.needs_input_grad[0] else None
@@ -98,7 +110,10 @@ def chunked_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, softc
     """Mean CE over targets != -1 of softcap(hidden @ weight^T). hidden [..., C], targets [...]."""
     hidden = hidden.reshape(-1, hidden.size(-1))
     targets = targets.reshape(-1)
-    return _ChunkedLinearCE.apply(hidden, weight, targets, softcap, chunk_size or _default_chunk(weight.size(0)))
+    chunk_size = chunk_size or _default_chunk(weight.size(0))
+    if torch.compiler.is_compiling():
+        chunk_size = max(chunk_size, -(-hidden.size(0) // MAX_TRACED_CHUNKS))
+    return _ChunkedLinearCE.apply(hidden, weight, targets, softcap, chunk_size)
 
 
 def naive_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, softcap: float | None = None) -> Tensor:
@@ -124,16 +139,24 @@ def _liger_loss(softcap):
 _LIGER: dict = {}
 
 
+def fused_kernel(device: torch.device, softcap: float | None):
+    """The fused linear-CE kernel `linear_cross_entropy` uses on `device` (Liger's, on CUDA when
+    installed), or None: ours. Whoever compiles must keep such a kernel out of dynamo's way."""
+    if torch.device(device).type not in FUSED_DEVICES:
+        return None
+    if softcap not in _LIGER:
+        _LIGER[softcap] = _liger_loss(softcap)
+    return _LIGER[softcap]
+
+
 def linear_cross_entropy(hidden: Tensor, weight: Tensor, targets: Tensor, softcap: float | None = None,
                          impl: str = "chunked") -> Tensor:
     """The training loss. impl: 'chunked' (Liger when on CUDA and installed, else ours) or 'naive'."""
     if impl == "naive":
         return naive_cross_entropy(hidden, weight, targets, softcap)
-    if hidden.is_cuda:
-        if softcap not in _LIGER:
-            _LIGER[softcap] = _liger_loss(softcap)
-        if _LIGER[softcap] is not None:
-            return _LIGER[softcap](weight, hidden.reshape(-1, hidden.size(-1)), targets.reshape(-1))
+    kernel = fused_kernel(hidden.device, softcap)
+    if kernel is not None:
+        return kernel(weight, hidden.reshape(-1, hidden.size(-1)), targets.reshape(-1))
     return chunked_cross_entropy(hidden, weight, targets, softcap)
 
 

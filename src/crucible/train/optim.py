@@ -26,6 +26,7 @@ from torch import Tensor, nn
 NS_COEFFS = (3.4445, -4.7750, 2.0315)
 
 
+@torch.compiler.assume_constant_result     # a fact about the machine: dynamo folds it, not traces it
 def cpu_has_bf16() -> bool:
     """Whether this CPU multiplies bf16 natively (AVX512-BF16 / AMX), where bf16 matmuls run ~3x
     faster than float32; without it they are emulated and slower."""
@@ -82,6 +83,7 @@ class Muon(torch.optim.Optimizer):
         defaults = dict(lr=lr, momentum=momentum, nesterov=nesterov, ns_steps=ns_steps,
                         weight_decay=weight_decay, normuon=normuon, beta2=beta2, eps=eps)
         super().__init__(params, defaults)
+        self.orthogonalize = newton_schulz   # the training loop swaps in its torch.compile
         for group in self.param_groups:
             for p in group["params"]:
                 if p.ndim != 2:
@@ -102,7 +104,7 @@ class Muon(torch.optim.Optimizer):
                 buf = state["momentum_buffer"]
                 buf.lerp_(g, 1 - mu)                      # EMA of gradients
                 g = g.lerp(buf, mu) if group["nesterov"] else buf
-                update = newton_schulz(_full(g), steps=group["ns_steps"])
+                update = self.orthogonalize(_full(g), steps=group["ns_steps"])
                 rows, cols = update.shape
                 if group["normuon"]:
                     update = self._normalize_rows(update, state, group)

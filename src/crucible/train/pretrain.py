@@ -24,6 +24,9 @@ seconds trained — is in the checkpoint, so on CPU with a fixed seed `--resume`
 bf16 autocast is on for GPUs and for CPUs with native bf16 matmuls (AVX512-BF16 / AMX: about 3x
 float32's matmul speed); `--dtype float32` turns it off.
 
+On CUDA the batches are copied from pinned memory without blocking, and the step makes no host
+sync (loop.py), so the next batch is read while the GPU still runs the last step.
+
 Not covered: data loading in a background thread (the shard reads are memory-mapped and cheap next
 to a step); torch.compile on CPU is off by default (`--compile yes` turns it on): compiling a tiny
 model took about 4 minutes on the shared lab machine.
@@ -40,7 +43,7 @@ import torch
 
 from crucible.train import checkpoint, dist, loop
 from crucible.train.config import PretrainConfig
-from crucible.train.loss import linear_cross_entropy
+from crucible.train.loss import fused_kernel, linear_cross_entropy
 
 
 def model_config(cfg: PretrainConfig, vocab_size: int):
@@ -60,14 +63,22 @@ def flops_per_token(model) -> float:
     return 6 * n + 12 * c.n_layer * c.n_embd * c.seq_len
 
 
-def language_model_loss(impl: str = "chunked"):
-    """loss_fn for (inputs, targets) micro-batches: the model's hidden states through the chunked
-    linear cross-entropy (never the full logits), mean over the targets."""
-    def loss(model, data) -> torch.Tensor:
+def language_model_loss(impl: str = "chunked") -> loop.SplitLoss:
+    """loss_fn for (inputs, targets) micro-batches: the model's hidden states (the trunk) through the
+    chunked linear cross-entropy (never the full logits), mean over the targets. The head stays out
+    of torch.compile when it is a fused kernel (Liger on CUDA)."""
+    def trunk(model, data) -> tuple:
         x, y = data
-        h = model.hidden(x)
+        return model.hidden(x), y
+
+    def head(model, h, y) -> torch.Tensor:
         return linear_cross_entropy(h, model.lm_head.weight, y, model.config.softcap or None, impl)
-    return loss
+
+    def eager_head(model) -> bool:
+        device = model.lm_head.weight.device
+        return impl != "naive" and fused_kernel(device, model.config.softcap or None) is not None
+
+    return loop.SplitLoss(trunk, head, eager_head)
 
 
 def token_batches(stream, position: int, batch_size: int, seq_len: int,
@@ -75,9 +86,12 @@ def token_batches(stream, position: int, batch_size: int, seq_len: int,
     """Micro-batches [B, T] from the token stream: rank r reads at position + r*B*T, and every
     rank advances by world*B*T (the stream wraps around at its end)."""
     B, T = batch_size, seq_len
+    pin = info.device.type == "cuda"     # pinned host memory: the copy runs asynchronously
     while True:
         x, y = stream.batch(position + info.rank * B * T, B, T)
         position += info.world * B * T
+        if pin:
+            x, y = x.pin_memory(), y.pin_memory()
         yield loop.MicroBatch((x.to(info.device, non_blocking=True), y.to(info.device, non_blocking=True)),
                               tokens=B * T, position=position)
 

@@ -7,8 +7,10 @@ for control characters (hex escapes in C++ swallow any hex digits that follow th
 
 from __future__ import annotations
 
-from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, checks, comment_block, float_text,
-                                      quote, render, signature, spell, translate_doc)
+from crucible.tasks.translate.problem import Problem
+from crucible.tasks.translate.program import Translation
+from crucible.tasks.translate.render import (FAIL_MARK, Literals, checks, comment_block, float_text, quote, render,
+                                             signature, spell, translate_doc)
 
 RESERVED = {"alignas", "alignof", "and", "and_eq", "asm", "auto", "bitand", "bitor", "bool", "break", "case", "catch",
             "char", "class", "compl", "const", "constexpr", "const_cast", "continue", "decltype", "default",

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import json
 
-from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, checks,
-                                      comment_block, float_text, refuse_surrogates, render, signature, spell,
-                                      translate_doc)
+from crucible.tasks.translate.problem import Problem
+from crucible.tasks.translate.program import Translation
+from crucible.tasks.translate.render import (FAIL_MARK, Literals, checks, comment_block, float_text,
+                                             refuse_surrogates, render, signature, spell, translate_doc)
+from crucible.tasks.translate.types import Untranslatable
 
 RESERVED = {"break", "default", "func", "interface", "select", "case", "defer", "go", "map", "struct", "chan", "else",
             "goto", "package", "switch", "const", "fallthrough", "if", "range", "type", "continue", "for", "import",

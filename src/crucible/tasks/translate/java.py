@@ -9,8 +9,11 @@ A body ends at the method's closing brace, indented (`\n    }`) or, for a dedent
 
 from __future__ import annotations
 
-from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, checks,
-                                      comment_block, float_text, quote, render, signature, spell, translate_doc)
+from crucible.tasks.translate.problem import Problem
+from crucible.tasks.translate.program import Translation
+from crucible.tasks.translate.render import (FAIL_MARK, Literals, checks, comment_block, float_text, quote, render,
+                                             signature, spell, translate_doc)
+from crucible.tasks.translate.types import Untranslatable
 
 RESERVED = {"abstract", "assert", "boolean", "break", "byte", "case", "catch", "char", "class", "const", "continue",
             "default", "do", "double", "else", "enum", "extends", "final", "finally", "float", "for", "goto", "if",

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 
-from crucible.tasks.translate import (ANY, FAIL_MARK, FLOAT, STR, Literals, Problem, T, Translation, Untranslatable,
-                                      checks, comment_block, float_text, list_of, render, signature, translate_doc)
+from crucible.tasks.translate.problem import Problem
+from crucible.tasks.translate.program import Translation
+from crucible.tasks.translate.render import (FAIL_MARK, Literals, checks, comment_block, float_text, render,
+                                             signature, translate_doc)
+from crucible.tasks.translate.types import ANY, FLOAT, STR, T, Untranslatable, list_of
 
 DYNAMIC = True  # values of mixed types are fine: the parameter or result is simply untyped
 RESERVED = {"break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete", "do", "else",

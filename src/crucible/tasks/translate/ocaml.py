@@ -11,8 +11,11 @@ literals inside comments, so an unbalanced double quote in it is replaced.
 
 from __future__ import annotations
 
-from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, checks,
-                                      comment_block, float_text, quote, render, signature, spell, translate_doc)
+from crucible.tasks.translate.problem import Problem
+from crucible.tasks.translate.program import Translation
+from crucible.tasks.translate.render import (FAIL_MARK, Literals, checks, comment_block, float_text, quote, render,
+                                             signature, spell, translate_doc)
+from crucible.tasks.translate.types import Untranslatable
 
 RESERVED = {"and", "as", "assert", "asr", "begin", "class", "constraint", "do", "done", "downto", "else", "end",
             "exception", "external", "false", "for", "fun", "function", "functor", "if", "in", "include",

@@ -8,8 +8,11 @@ so an empty `vec![]` or `HashMap::new()` needs no inference. Strings use Rust's 
 
 from __future__ import annotations
 
-from crucible.tasks.translate import (FAIL_MARK, Literals, Problem, Translation, Untranslatable, checks,
-                                      comment_block, float_text, quote, render, signature, spell, translate_doc)
+from crucible.tasks.translate.problem import Problem
+from crucible.tasks.translate.program import Translation
+from crucible.tasks.translate.render import (FAIL_MARK, Literals, checks, comment_block, float_text, quote, render,
+                                             signature, spell, translate_doc)
+from crucible.tasks.translate.types import Untranslatable
 
 RESERVED = {"as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for", "if", "impl",
             "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "self", "Self", "static",

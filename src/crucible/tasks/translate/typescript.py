@@ -6,7 +6,9 @@ Optional -> T | undefined, Any -> any. Literals and the deep-equal are JavaScrip
 
 from __future__ import annotations
 
-from crucible.tasks.translate import Problem, Translation, comment_block, signature, spell, translate_doc
+from crucible.tasks.translate.problem import Problem
+from crucible.tasks.translate.program import Translation
+from crucible.tasks.translate.render import comment_block, signature, spell, translate_doc
 from crucible.tasks.translate.javascript import DYNAMIC, RESERVED, check_types, literal, test_main  # noqa: F401
 
 RESERVED_TS = RESERVED | {"type", "declare", "namespace", "module", "any", "number", "string", "boolean"}

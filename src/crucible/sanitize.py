@@ -1,7 +1,8 @@
 """Turn what a model wrote into what a grader runs: stop sequences, fenced code, thinking text.
 
-Base-model completion: the continuation is cut at the first stop sequence (the task's, else the
-language's `stop_sequences`). Chat replies: `<think>…</think>` text is removed first (code inside
+Base-model completion: the continuation is cut at the first stop sequence of the task's stop set.
+Backends apply it (`truncate_at_stop`, and `StopStream` while streaming), so a `Generation` already
+ends before any stop sequence and nothing downstream cuts again. Chat replies: `<think>…</think>` text is removed first (code inside
 it is never picked), then one fenced block is chosen — tagged with the task's language (its
 `fence_tags`) or untagged, mentioning the entry point when there is one, the longest of those — and
 an unterminated fence runs to the end of the reply. A reply with no fence at all is taken as code.
@@ -16,6 +17,12 @@ Function-completion tasks (a task with an "entry_point", HumanEval style) are gr
   e.g. `fn add(a: i32) -> i32 {`) in the code; failing that, what follows the line that opens the
   entry point; failing that, the code itself, taken as the body.
 Whole-program tasks (no "entry_point") use the extracted code as it is.
+
+Grading has its own, older rule for whole programs, `extract_program` (first block tagged with the
+language, else the first untagged block, else the whole completion; ``` fences only, no thinking
+text removed). It is kept as it is because a sample's program decides its program key and verdict:
+changing it would regrade and change every stored result. The two rules live here side by side so
+that the difference is visible; unifying them is a change of results, to be made on purpose.
 
 Hand-written because the rules are ours to document and test; EvalPlus's sanitizer (the nearest
 library) is Python-only and rebuilds programs from an AST, which cannot serve 11 languages.
@@ -106,6 +113,52 @@ def find_stop(text: str, stops) -> int:
     return min(positions) if positions else -1
 
 
+@dataclass
+class StopStream:
+    """Follows one growing completion: what is safe to show so far, and whether a stop was hit.
+
+    Text that could still turn out to be the start of a stop sequence is held back, so a
+    streaming client never sees part of a stop sequence.
+    """
+    stops: tuple[str, ...]
+    shown: int = 0
+    stopped: bool = False
+    text: str = ""
+
+    def feed(self, text: str) -> str:
+        """Give the whole completion so far; returns the new text safe to show."""
+        if self.stopped:
+            return ""
+        cut = find_stop(text, self.stops)
+        if cut >= 0:
+            self.stopped, end, self.text = True, cut, text[:cut]
+        else:
+            self.text = text
+            end = len(text) - held_back(text, self.stops)
+            if text.endswith("\ufffd"):  # an incomplete UTF-8 character: wait for the rest
+                end = min(end, len(text) - 1)
+        delta = text[self.shown:end] if end > self.shown else ""
+        self.shown = max(self.shown, end)
+        return delta
+
+    def finish(self) -> str:
+        """The rest, once generation has ended without a stop sequence."""
+        delta = self.text[self.shown:]
+        self.shown = len(self.text)
+        return delta
+
+
+def held_back(text: str, stops) -> int:
+    """Length of the longest suffix of `text` that is a proper prefix of a stop sequence."""
+    best = 0
+    for s in stops:
+        for k in range(min(len(s) - 1, len(text)), best, -1):
+            if text.endswith(s[:k]):
+                best = k
+                break
+    return best
+
+
 def python_defines(code: str, name: str) -> bool:
     return re.search(rf"^(async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", code, re.MULTILINE) is not None
 
@@ -116,9 +169,9 @@ def drop_python_main(code: str) -> str:
     return code[:m.start()].rstrip("\n") + "\n" if m else code
 
 
-def completion_from_chat(reply: str, task: dict, language) -> str:
-    """What to grade, from a chat reply to `task` (a dict with "prompt", maybe "entry_point")."""
-    entry_point = task.get("entry_point") or None
+def completion_from_chat(reply: str, task, language) -> str:
+    """What to grade, from a chat reply to `task` (a `crucible.tasks.common.Task`) in `language`."""
+    entry_point = task.entry_point or None
     code = extract_code(reply, language.fence_tags, entry_point)
     if language.name == "python":
         code = drop_python_main(code)
@@ -131,7 +184,7 @@ def completion_from_chat(reply: str, task: dict, language) -> str:
         if lines and not lines[0][:1].isspace():
             code = textwrap.indent(code, "    ")
         return code
-    return body_after_header(code, task["prompt"], entry_point)
+    return body_after_header(code, task.prompt, entry_point)
 
 
 def body_after_header(code: str, prompt: str, entry_point: str) -> str:
@@ -149,3 +202,23 @@ def body_after_header(code: str, prompt: str, entry_point: str) -> str:
                 if lines[j].rstrip().endswith("{"):
                     return "\n".join(lines[j + 1:])
     return code
+
+
+GRADING_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+def extract_program(completion: str, lang) -> str:
+    """Grading's rule for a whole program (see the module docstring): the first ``` block tagged
+    with this language (a name or a `Language`), else the first untagged block, else the whole
+    completion (a base model's raw continuation)."""
+    from crucible.languages import get
+
+    language = get(lang) if isinstance(lang, str) else lang
+    blocks = GRADING_FENCE.findall(completion)
+    for tag, body in blocks:
+        if tag.lower() in language.fence_tags:
+            return body
+    for tag, body in blocks:
+        if not tag:
+            return body
+    return completion

@@ -1,0 +1,73 @@
+"""Run a recipe's stages (world, eval, mine, sft, compare, gate, ...) in order, resumably, with gates.
+
+examples:
+  crucible run recipes/improve_world.toml --out runs/loop          # runs what is not done yet
+  crucible run recipes/improve_world.toml --out runs/loop --force sft1   # redo sft1 and what follows
+
+Each stage's output is in RUN/<stage>/; RUN/eval_results.jsonl gets a row per stage (its metrics and
+gate checks). A finished stage is skipped on a re-run and a killed run resumes; a recipe whose
+finished stages changed is refused unless --force names the stage to redo. Exit codes: 0 done,
+3 a gate failed (which, and by how much), 2 bad recipe or usage, else the failing stage's code.
+The recipe format is described in crucible.improve.recipe.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recipe", metavar="RECIPE.toml", help="a recipe file, or the name of a shipped one")
+    p.add_argument("--out", required=True, metavar="RUN", help="run directory")
+    p.add_argument("--force", metavar="STAGE", help="redo this stage and every stage after it")
+
+
+def stage_kinds() -> set[str]:
+    import importlib
+
+    from crucible.cli import COMMANDS
+    from crucible.improve.recipe import OWN_KINDS
+
+    kinds = set(OWN_KINDS)
+    for name in COMMANDS:
+        if name in ("run", "serve", "chat"):
+            continue
+        try:
+            importlib.import_module(f"crucible.commands.{name.replace('-', '_')}")
+        except ModuleNotFoundError:
+            continue
+        kinds.add(name)
+    return kinds
+
+
+def main(args) -> int:
+    import sys
+
+    from crucible.cli import main as cli_main
+    from crucible.commands import usage_errors
+    from crucible.improve.compare import TaskSetMismatch
+    from crucible.improve.gates import GateError, GateFailed, describe
+    from crucible.improve.recipe import RecipeError, load_run_recipe
+    from crucible.improve.run import RunError, run_recipe
+    from crucible.io import JsonlError
+    from crucible.report.build import ReportError
+    from crucible.train.config import ConfigError, recipe_file
+
+    with usage_errors(RecipeError, ConfigError):
+        recipe = load_run_recipe(recipe_file(args.recipe), stage_kinds())
+    try:
+        with usage_errors(GateError, ReportError, JsonlError, TaskSetMismatch):
+            run_recipe(recipe, args.out, cli_main, force=args.force)
+    except RunError as e:
+        if e.exit_code == 2:
+            from crucible.cli import UsageError
+
+            raise UsageError(str(e)) from None
+        print(f"crucible run: {e}", file=sys.stderr)
+        return e.exit_code
+    except GateFailed as e:
+        for c in e.checks:
+            print(f"crucible run: stage {e.stage}: {describe(c)}", file=sys.stderr if not c["passed"] else sys.stdout)
+        return 3
+    print(f"[run] done: {args.out}")
+    return 0

@@ -1,0 +1,55 @@
+"""Suites by name: what `crucible eval SUITE` (and anything else that names a suite) grades against.
+
+    humaneval                 HumanEval in Python (language python/py), else translated to `language`
+    puzzles                   the bundled puzzles, or those of `tasks_file`, in `language` (a comma list
+                              or "all" ready languages)
+    world                     generated "transform a string" tasks (`crucible world`) from `tasks_file`,
+                              else the held-out tasks of levels 1-3
+
+`load_suite` returns the suite with its tasks in scope and a function giving its reference samples.
+Bad names, languages or ids raise TaskError (JsonlError for an unreadable tasks file).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from crucible.tasks.common import TaskError
+
+SUITES = ("humaneval", "puzzles", "world")
+
+
+def load_suite(name: str, *, language: str | None = "python", tasks_file: str | None = None, task_ids=None,
+               limit: int | None = None, unsafe: bool = False,
+               python_env=None) -> tuple[object, Callable[[], list[dict]]]:
+    """`python_env` (a `crucible.sandbox.pyenv.PythonEnv`): packages Python programs may import."""
+    if name == "puzzles":
+        from crucible.grade.puzzles import PuzzleSuite
+        from crucible.tasks import puzzles
+
+        scope = puzzles.select_puzzles(puzzles.load_puzzles(tasks_file), task_ids, limit)
+        languages = puzzles.parse_languages(language or "all")
+        suite = PuzzleSuite(scope, languages, unsafe, python_env=python_env)
+        return suite, lambda: puzzles.reference_samples(scope, languages)
+    if name == "world":
+        from crucible.grade.world import WorldSuite
+        from crucible.tasks import world
+
+        if python_env is not None:
+            raise TaskError("--python-env: world programs run with the standard library only")
+        scope = world.scope(tasks_file, task_ids, limit)
+        return WorldSuite(scope, unsafe), lambda: world.reference_samples(scope)
+    if name != "humaneval":
+        raise TaskError(f"unknown suite {name!r}; known: {', '.join(SUITES)}")
+    if language in (None, "python", "py"):
+        from crucible.grade.humaneval.suite import HumanEvalSuite
+        from crucible.tasks import humaneval
+
+        tasks = humaneval.tasks(task_ids, limit)
+        return HumanEvalSuite(tasks, unsafe=unsafe, python_env=python_env), lambda: humaneval.reference_samples(tasks)
+    from crucible.grade.translated import TranslatedSuite
+    from crucible.tasks import humaneval_translated
+
+    language = humaneval_translated.canonical(language)
+    tasks = humaneval_translated.tasks(language, task_ids, limit)
+    return TranslatedSuite(language, tasks, unsafe), lambda: humaneval_translated.reference_samples(tasks)

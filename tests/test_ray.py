@@ -1,0 +1,182 @@
+"""`--ray` on a real two-node Ray cluster on this machine: the same rows and summary as a local run,
+exactly once, through a killed worker and a killed driver.
+
+One cluster serves the whole module (starting one costs 20-40 s on the 2-core box): two nodes of
+one CPU each, started with `ray start` on their own ports and temp dir (`crucible.testing.LocalCluster`),
+and stopped process by process at the end, even when a test fails.
+"""
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+import pytest
+
+from crucible.cli import main as cli
+from crucible.sandbox import bwrap_path
+
+pytestmark = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is required (make setup installs it)")
+
+SLEEPY = "    import time\n    time.sleep(0.4)\n"  # wall time, not CPU: a batch is still running when killed
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from crucible.testing import LocalCluster
+
+    with LocalCluster(nodes=2, cpus_per_node=1, object_store_mb=80) as c:
+        yield c
+    assert c.pids() == []  # nothing of the cluster outlives the module
+
+
+def humaneval_samples(path, prefix: str = "", tasks: int = 12) -> list[dict]:
+    """Per task: the reference, a wrong answer, a crash, and the reference again (a duplicate program)."""
+    from crucible.tasks.humaneval import load_problems
+
+    rows = []
+    for p in list(load_problems().values())[:tasks]:
+        good = prefix + p["canonical_solution"]
+        rows += [{"task_id": p["task_id"], "completion": good},
+                 {"task_id": p["task_id"], "completion": prefix + "    return None\n"},
+                 {"task_id": p["task_id"], "completion": prefix + "    raise ValueError('no')\n"},
+                 {"task_id": p["task_id"], "completion": good}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+def eval_args(samples, out, *extra) -> list[str]:
+    return ["eval", "humaneval", "--samples", str(samples), "--out", str(out), "--k", "1,2", "--no-progress",
+            "--limit", "12", *extra]
+
+
+def rows(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+
+
+def by_identity(result_rows) -> dict:
+    return {(r["task_id"], r["language"], r["sample_index"]): r for r in result_rows}
+
+
+def test_eval_through_ray_gives_the_rows_and_summary_of_a_local_run(cluster, tmp_path):
+    samples = tmp_path / "samples.jsonl"
+    n = len(humaneval_samples(samples))
+    assert cli(eval_args(samples, tmp_path / "local")) == 0
+    assert cli(eval_args(samples, tmp_path / "ray", "--ray", cluster.address)) == 0
+    local, remote = rows(tmp_path / "local"), rows(tmp_path / "ray")
+    assert len(remote) == n
+    assert len(by_identity(remote)) == n  # no row twice
+    assert by_identity(remote) == by_identity(local)
+    assert json.loads((tmp_path / "ray" / "summary.json").read_text()) == \
+        json.loads((tmp_path / "local" / "summary.json").read_text())
+
+
+def test_sampling_on_ray_replicas_gives_the_samples_and_summary_of_a_local_run(cluster, tmp_path):
+    from crucible.testing import DEMO_HUMANEVAL, demo_model
+
+    model = demo_model()
+    argv = ["eval", "humaneval", "--model", f"hf:{model}", "--task-ids", ",".join(DEMO_HUMANEVAL) + ",HumanEval/0",
+            "--n", "2", "--temperature", "0.8", "--max-tokens", "48", "--k", "1", "--no-progress"]
+    assert cli(argv + ["--out", str(tmp_path / "local")]) == 0
+    assert cli(argv + ["--out", str(tmp_path / "ray"), "--ray", cluster.address]) == 0
+    sampled = {}
+    for run in ("local", "ray"):
+        lines = (tmp_path / run / "samples.jsonl").read_text().splitlines()
+        sampled[run] = {(r["task_id"], r["sample_index"]): r for r in map(json.loads, lines)}
+        assert len(sampled[run]) == len(lines) == 8  # 4 tasks x 2, each once
+    assert sampled["ray"] == sampled["local"]  # seeds are per task: the replica that answered does not matter
+    assert by_identity(rows(tmp_path / "ray")) == by_identity(rows(tmp_path / "local"))
+    assert json.loads((tmp_path / "ray" / "summary.json").read_text()) == \
+        json.loads((tmp_path / "local" / "summary.json").read_text())
+
+
+def test_a_killed_driver_resumes_from_its_files(cluster, tmp_path):
+    samples = tmp_path / "samples.jsonl"
+    n = len(humaneval_samples(samples))
+    assert cli(eval_args(samples, tmp_path / "local")) == 0
+    local = (tmp_path / "local" / "results.jsonl").read_text().splitlines(keepends=True)
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    (resumed / "results.jsonl").write_text("".join(local[:n // 2]) + local[n // 2][:25])  # torn last line
+    assert cli(eval_args(samples, resumed, "--ray", cluster.address)) == 0
+    assert len(rows(resumed)) == n
+    assert by_identity(rows(resumed)) == by_identity(rows(tmp_path / "local"))
+    assert json.loads((resumed / "summary.json").read_text()) == \
+        json.loads((tmp_path / "local" / "summary.json").read_text())
+
+
+def test_a_killed_worker_loses_and_duplicates_no_row(cluster, tmp_path):
+    from crucible.eval.suites import load_suite
+    from crucible.grade.runner import grade_samples, read_samples
+    from crucible.scale import connect
+    from crucible.scale.grading import RayGrading
+
+    suite, _ = load_suite("humaneval", limit=12)
+    samples_file = tmp_path / "samples.jsonl"
+    n = len(humaneval_samples(samples_file, prefix=SLEEPY, tasks=8))
+    samples = read_samples(samples_file, suite)
+    done = {}
+
+    def run():
+        with connect(cluster.address):
+            done["rows"] = grade_samples(RayGrading(suite, batch=2), samples, tmp_path / "ray", progress=False)
+
+    driver = threading.Thread(target=run)
+    driver.start()
+    killed = []
+    deadline = time.monotonic() + 120
+    while not killed and driver.is_alive() and time.monotonic() < deadline:
+        for pid in cluster.pids("ray::grade_batch"):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            break
+        time.sleep(0.05)
+    driver.join(timeout=300)
+    assert killed, "no grading worker was seen running"
+    assert not driver.is_alive()
+    graded = rows(tmp_path / "ray")
+    assert len(graded) == n
+    assert len(by_identity(graded)) == n
+    assert sum(r["passed"] for r in graded) == n // 2  # the reference and its duplicate, per task
+    assert {r["status"] for r in graded} == {"pass", "wrong_answer", "runtime_error"}
+
+
+def test_a_node_without_bubblewrap_answers_infrastructure_errors(monkeypatch):
+    import crucible.sandbox
+    from crucible.eval.suites import load_suite
+    from crucible.scale import grading
+
+    monkeypatch.setattr(crucible.sandbox, "bwrap_path", lambda: None)
+    grading._sandbox_problem.cache_clear()
+    suite, references = load_suite("humaneval", limit=2)
+    batch = [(suite.program_key(s), s) for s in references()]
+    try:
+        got = grading.grade_batch(suite, batch)
+    finally:
+        grading._sandbox_problem.cache_clear()
+    assert [key for key, _ in got] == [key for key, _ in batch]
+    assert {v.status for _, v in got} == {"sandbox_error"}
+    assert all("bubblewrap" in v.detail for _, v in got)
+
+
+def test_without_ray_installed_the_error_names_the_extra(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    samples = tmp_path / "samples.jsonl"
+    humaneval_samples(samples, tasks=1)
+    assert cli(eval_args(samples, tmp_path / "out", "--ray", "auto")) == 2
+    assert "pip install 'crucible[ray]'" in capsys.readouterr().err
+    assert not (tmp_path / "out" / "results.jsonl").exists()
+
+
+def test_an_address_nobody_listens_on_is_a_usage_error(tmp_path, capsys):
+    import socket
+
+    with socket.socket() as s:  # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    samples = tmp_path / "samples.jsonl"
+    humaneval_samples(samples, tasks=1)
+    assert cli(eval_args(samples, tmp_path / "out", "--ray", f"127.0.0.1:{port}")) == 2
+    assert f"127.0.0.1:{port}" in capsys.readouterr().err

@@ -129,7 +129,7 @@ def test_grpo_raises_the_reward_of_a_tiny_model(tmp_path):
     suite = puzzle_suite(tmp_path)
     random_gpt(TOK).save_pretrained(tmp_path / "base", TOK)
     rng = random.Random(0)
-    warmup = [Example(f"x{i}", prompt=t["prompt"], completion=f"print({rng.randrange(10)})\n```")
+    warmup = [Example(f"x{i}", prompt=t.prompt, completion=f"print({rng.randrange(10)})\n```")
               for i, t in enumerate(rng.choice(suite.tasks) for _ in range(160))]
     policy = load_policy(f"native:{tmp_path / 'base'}", device="cpu")
     sft.train(SFTConfig(model="x", out=str(tmp_path / "sft"), lr=3e-3, batch_size=16, seq_len=256,

@@ -45,6 +45,11 @@ FORBIDDEN = {
 }
 for _room in MEASURE_PATH:  # the server sits on top of the backends; nothing on the measure path uses it
     FORBIDDEN[_room].append("crucible.serve")
+# Post-training sits on the training loop and the graders, below the improve loop and the commands: no
+# room beneath it imports it, and it never reaches up to eval, report or serve.
+for _room in list(FORBIDDEN):
+    FORBIDDEN[_room].append("crucible.posttrain")
+FORBIDDEN["crucible.posttrain"] = ["crucible.eval", "crucible.report", "crucible.serve", "crucible.testing"]
 # The improve loop sits on top of measuring and training (below the commands only): nothing imports it.
 for _room in list(FORBIDDEN):
     FORBIDDEN[_room].append("crucible.improve")

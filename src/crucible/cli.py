@@ -14,7 +14,7 @@ import sys
 # Order is the order of `crucible --help`. A module that is not there yet is skipped.
 COMMANDS = [
     "exec", "eval", "report", "languages", "sandbox",
-    "tokenizer", "data", "pretrain", "golf",
+    "tokenizer", "data", "pretrain", "golf", "sft", "dpo", "grpo",
     "serve", "chat", "swe",
     "compare", "world", "vote", "probes", "gate", "mine", "curriculum", "run",
 ]

@@ -6,10 +6,13 @@ examples:
   crucible data prepare --out data/hf --source ~/datasets/the-stack-smol   # save_to_disk output
   crucible data prepare --out data/x --source corpus.parquet --tokenizer runs/tok
   crucible data info data/default
+  crucible data filter chats.jsonl --out clean.jsonl                # SFT data: rejects per rule
+  crucible data filter chats.parquet --out clean.jsonl --config filters.toml
 
 Sources: directories of source files, JSONL / JSONL.gz (field text, content, code or source),
 parquet, text files, and Hugging Face datasets saved with save_to_disk (read with pyarrow).
-A complete output is never re-sharded; the same command again is a no-op.
+A complete output is never re-sharded; the same command again is a no-op. `filter` drops SFT
+records by declarative rules and reports each rule's rejections (see docs/posttrain.md).
 """
 
 from __future__ import annotations
@@ -36,9 +39,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     prep.add_argument("--no-progress", action="store_true")
     info = sub.add_parser("info", help="print a prepared directory's manifest")
     info.add_argument("dir")
+    filt = sub.add_parser("filter", help="filter post-training records (regex, length, format, duplicates)")
+    filt.add_argument("input", metavar="IN", help="JSONL, parquet or save_to_disk directory")
+    filt.add_argument("--out", required=True, metavar="OUT.jsonl", help="kept records; OUT.report.json beside it")
+    filt.add_argument("--config", metavar="filters.toml", help="rules (default: the built-in set)")
 
 
 def main(args) -> int:
+    if args.action == "filter":
+        return filter_records(args)
     if args.action == "info":
         from crucible.data.prepare import load_manifest
 
@@ -72,4 +81,28 @@ def main(args) -> int:
         print(f"{split}: {s['documents']:,} documents, {s['tokens']:,} tokens, {s['text_bytes']:,} bytes "
               f"({s['text_bytes'] / max(s['tokens'], 1):.2f} bytes/token), {s['shards']} shard(s)")
     print(f"vocab {m['vocab_size']}, tokenizer in {Path(args.out) / m['tokenizer']}")
+    return 0
+
+
+def filter_records(args) -> int:
+    import os
+
+    from crucible.data.corpus import CorpusError, iter_records
+    from crucible.posttrain.filters import FilterConfigError, load_filters, run_filters
+
+    try:
+        filters = load_filters(args.config)
+        kept, report = run_filters(iter_records(args.input), filters)
+    except (FilterConfigError, CorpusError, FileNotFoundError) as e:
+        raise UsageError(str(e)) from None
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for path, text in ((out, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept)),
+                       (out.with_name(out.name + ".report.json"), json.dumps(report, indent=2) + "\n")):
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    print(f"kept {report['kept']:,} of {report['total']:,} records -> {out}")
+    for rule, r in sorted(report["rules"].items(), key=lambda kv: -kv[1]["count"]):
+        print(f"  {rule:<24} {r['count']:>7,}  {100 * r['share']:5.1f}%   e.g. {', '.join(r['examples'])}")
     return 0

@@ -27,15 +27,19 @@ def _bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
-def add_config_flags(p: argparse.ArgumentParser, config_class, title: str = "recipe keys (override the recipe)") -> None:
-    """One flag per field of a config dataclass (--matrix-lr, --sources a,b, --tie-embeddings yes)."""
+def add_config_flags(p: argparse.ArgumentParser, config_class, title: str = "recipe keys (override the recipe)",
+                     repeatable: tuple[str, ...] = ()) -> None:
+    """One flag per field of a config dataclass (--matrix-lr, --sources a,b, --tie-embeddings yes);
+    list fields named in `repeatable` are given once per value (--data a --data b)."""
     import dataclasses
 
     g = p.add_argument_group(title)
     for f in dataclasses.fields(config_class):
         kind = list if f.default is dataclasses.MISSING else type(f.default)
         flag = "--" + f.name.replace("_", "-")
-        if kind is bool:
+        if f.name in repeatable:
+            g.add_argument(flag, action="append", default=None, metavar="VALUE", dest=f.name)
+        elif kind is bool:
             g.add_argument(flag, type=_bool, default=None, metavar="BOOL", dest=f.name)
         elif kind is list:
             g.add_argument(flag, type=lambda s: [x for x in s.split(",") if x], default=None, metavar="A,B",

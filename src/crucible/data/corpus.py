@@ -19,6 +19,8 @@ the packages installed in this environment (`.py` only), so a fresh machine can 
 It excludes `test`/`tests` directories of the stdlib only by size cap, not by policy; and it never
 reads non-UTF-8 files or files above MAX_FILE_BYTES (generated tables, vendored blobs).
 
+`iter_records` reads the same files row by row with every column (post-training data).
+
 Not covered: remote datasets, compressed parquet row-group streaming beyond what pyarrow does.
 """
 
@@ -118,7 +120,7 @@ def _open_text(path: Path):
     return path.open(encoding="utf-8")
 
 
-def _iter_jsonl(path: Path) -> Iterator[Document]:
+def _jsonl_records(path: Path) -> Iterator[tuple[str, dict]]:
     with _open_text(path) as f:
         for lineno, line in enumerate(f, 1):
             if not line.strip():
@@ -129,7 +131,12 @@ def _iter_jsonl(path: Path) -> Iterator[Document]:
                 raise CorpusError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
             if not isinstance(row, dict):
                 raise CorpusError(f"{path}:{lineno}: expected a JSON object")
-            yield Document(f"{path}:{lineno}", _text_of(row, f"{path}:{lineno}"))
+            yield f"{path}:{lineno}", row
+
+
+def _iter_jsonl(path: Path) -> Iterator[Document]:
+    for where, row in _jsonl_records(path):
+        yield Document(where, _text_of(row, where))
 
 
 def _text_column(schema, where: str) -> str:
@@ -159,11 +166,20 @@ def is_hf_saved_dataset(path: Path) -> bool:
 
 def _iter_hf_saved(path: Path) -> Iterator[Document]:
     """`save_to_disk` output: state.json lists the arrow files (Arrow IPC streams) in order."""
+    row = 0
+    for name, schema, batch in _arrow_batches(path):
+        for text in batch.column(_text_column(schema, str(name))).to_pylist():
+            row += 1
+            if isinstance(text, str):
+                yield Document(f"{path}:row {row}", text)
+
+
+def _arrow_batches(path: Path):
+    """Record batches of a `save_to_disk` directory, in order (Arrow IPC streams, or files)."""
     import pyarrow as pa
 
     state = json.loads((path / "state.json").read_text())
     names = [f["filename"] for f in state.get("_data_files", [])] or sorted(p.name for p in path.glob("*.arrow"))
-    row = 0
     for name in names:
         with pa.memory_map(str(path / name)) as source:
             try:
@@ -172,12 +188,34 @@ def _iter_hf_saved(path: Path) -> Iterator[Document]:
             except pa.ArrowInvalid:   # an Arrow IPC *file* (random-access format) instead
                 reader = pa.ipc.open_file(source)
                 batches = (reader.get_batch(i) for i in range(reader.num_record_batches))
-            column = _text_column(reader.schema, str(path / name))
-            for batch in batches:
-                for text in batch.column(column).to_pylist():
-                    row += 1
-                    if isinstance(text, str):
-                        yield Document(f"{path}:row {row}", text)
+            yield from ((path / name, reader.schema, batch) for batch in batches)
+
+
+def iter_records(source: str | Path) -> Iterator[tuple[str, dict]]:
+    """(where, row) for every row of a JSONL(.gz/.zst) file, a parquet file or a `save_to_disk`
+    directory, all columns kept (post-training data: conversations, pairs). `where` is file:line
+    or file:row N, for error messages."""
+    path = Path(source)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file or directory")
+    if path.name.endswith(JSONL_SUFFIXES):
+        yield from _jsonl_records(path)
+    elif path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        row = 0
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=1024):
+            for record in batch.to_pylist():
+                row += 1
+                yield f"{path}:row {row}", record
+    elif is_hf_saved_dataset(path):
+        row = 0
+        for _, _, batch in _arrow_batches(path):
+            for record in batch.to_pylist():
+                row += 1
+                yield f"{path}:row {row}", record
+    else:
+        raise CorpusError(f"{path}: not a JSONL, parquet or save_to_disk dataset")
 
 
 def iter_source(source: str | Path, exclude: list[Path] = ()) -> Iterator[Document]:

@@ -63,6 +63,7 @@ class SamplingParams:
     seed: int = 0
     stop: tuple[str, ...] = ()
     ignore_eos: bool = False     # keep going past <|assistant_end|> / <|bos|> (benchmarks)
+    logprobs: bool = False       # record each sampled token's log-probability (RL: sampler vs trainer)
 
     def __post_init__(self):
         if self.max_tokens < 1:
@@ -84,6 +85,7 @@ class Completion:
     text: str                    # decoded ids, cut before a stop string; the final stop token omitted
     forced_mask: list[int]       # 1 where the token was forced (tool output), else 0
     finish_reason: str           # "stop" | "length"
+    logprobs: list[float] = field(default_factory=list)   # with params.logprobs: per token (0 if forced)
 
 
 @dataclass
@@ -91,6 +93,7 @@ class Row:
     """One sample being generated."""
     ids: list[int] = field(default_factory=list)
     forced: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
     queue: list[int] = field(default_factory=list)   # tokens still to force
     text: str = ""                                    # decoded so far (cached for stop checks)
     streamed: int = 0                                 # chars already given to on_token
@@ -263,7 +266,11 @@ class Engine:
         live = list(range(total))             # batch row -> sample index
         steps = 0
         while True:
-            sampled = sample_next(logits.float(), params, generator).tolist()
+            chosen = sample_next(logits.float(), params, generator)
+            sampled = chosen.tolist()
+            if params.logprobs:   # of the temperature-scaled distribution (before top-k / top-p)
+                scaled = logits.float() / (params.temperature or 1.0)
+                picked = torch.log_softmax(scaled, dim=-1).gather(1, chosen[:, None]).squeeze(1).tolist()
             tokens, tool_calls = [], []
             for b, r in enumerate(live):
                 row = rows[r]
@@ -273,6 +280,8 @@ class Engine:
                 forced = bool(row.queue)
                 token = row.queue.pop(0) if forced else sampled[b]
                 tokens.append(token)
+                if params.logprobs:
+                    row.logprobs.append(0.0 if forced else picked[b])
                 self._append(row, r, token, forced, params, on_token)
                 if not forced and token == self.python_end and self.tools and row.finish is None:
                     tool_calls.append(r)
@@ -367,4 +376,5 @@ class Engine:
         text = self.tokenizer.decode(shown)
         if row.cut is not None:
             text = text[:row.cut]
-        return Completion(ids=list(ids), text=text, forced_mask=list(row.forced), finish_reason=row.finish or "length")
+        return Completion(ids=list(ids), text=text, forced_mask=list(row.forced), finish_reason=row.finish or "length",
+                          logprobs=list(row.logprobs))

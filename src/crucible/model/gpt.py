@@ -345,6 +345,18 @@ def value_embed_index(config: GPTConfig, layer: int) -> int | None:
     return None
 
 
+def document_positions_and_mask(segments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For packed rows: each token's position inside its document [B, T], and the block-diagonal
+    causal mask [B, 1, T, T] (True = may attend) that keeps every document to itself."""
+    B, T = segments.shape
+    index = torch.arange(T, device=segments.device).expand(B, T)
+    starts = torch.ones_like(segments, dtype=torch.bool)
+    starts[:, 1:] = segments[:, 1:] != segments[:, :-1]
+    positions = index - torch.where(starts, index, torch.zeros_like(index)).cummax(dim=1).values
+    same = segments[:, :, None] == segments[:, None, :]
+    return positions, (same & (index[:, None, :] <= index[:, :, None]))[:, None]
+
+
 def skip_source(config: GPTConfig, layer: int) -> int | None:
     """With U-Net skips, which earlier layer's output layer `layer` receives (mirror image)."""
     half = config.n_layer // 2
@@ -408,16 +420,24 @@ class GPT(nn.Module):
         return self.rope_cos, self.rope_sin
 
     # -- forward ---------------------------------------------------------------------------------
-    def hidden(self, idx: torch.Tensor, *, kv_cache: KVCache | None = None) -> torch.Tensor:
+    def hidden(self, idx: torch.Tensor, *, kv_cache: KVCache | None = None,
+               segments: torch.Tensor | None = None) -> torch.Tensor:
         """Final-normed hidden states [B, T, C] (the head's input). With `kv_cache`, `idx` continues
-        the cached sequences: its keys/values are written at slot `kv_cache.pos`, which then advances."""
+        the cached sequences: its keys/values are written at slot `kv_cache.pos`, which then advances.
+        With `segments` [B, T] (packed rows: a document number per token, equal within a document),
+        positions restart at each document and attention never crosses from one to another."""
         B, T = idx.shape
         start = kv_cache.pos if kv_cache is not None else 0
         if kv_cache is not None and start + T > kv_cache.max_len:
             raise ValueError(f"KV cache full: {start} + {T} > {kv_cache.max_len} slots")
         cos_t, sin_t = self._rope(start + T, idx.device)
         pad = kv_cache.pad if kv_cache is not None else None
-        if kv_cache is not None and kv_cache.slot is not None:
+        if segments is not None:
+            if kv_cache is not None:
+                raise ValueError("packed rows (segments) are for training; they take no KV cache")
+            positions, mask = document_positions_and_mask(segments)
+            cos, sin = cos_t[positions][:, :, None], sin_t[positions][:, :, None]
+        elif kv_cache is not None and kv_cache.slot is not None:
             cos, sin, mask = self._fixed_shape_positions(kv_cache, T, idx.device)
         elif pad is None:
             cos, sin = cos_t[start:start + T][None, :, None], sin_t[start:start + T][None, :, None]
@@ -475,9 +495,10 @@ class GPT(nn.Module):
         logits = self.lm_head(h).float()
         return cap * torch.tanh(logits / cap) if cap else logits
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, kv_cache: KVCache | None = None):
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, *, kv_cache: KVCache | None = None,
+                segments: torch.Tensor | None = None):
         """Logits [B, T, V], or with `targets` the mean cross-entropy over targets != -1."""
-        logits = self.logits(self.hidden(idx, kv_cache=kv_cache))
+        logits = self.logits(self.hidden(idx, kv_cache=kv_cache, segments=segments))
         if targets is None:
             return logits
         return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)

@@ -184,10 +184,12 @@ def build_config(recipe: str | Path | None = None, overrides: dict | None = None
     return cfg
 
 
-def run_config(recipe: str | Path | None, overrides: dict, *, resume: bool, config_class=PretrainConfig):
+def run_config(recipe: str | Path | None, overrides: dict, *, resume: bool, config_class=PretrainConfig,
+               saved_as: str = "config.json"):
     """The configuration of a run, and the resume policy: a new run may not start over a run
-    directory that has checkpoints; `resume` continues OUT/config.json as it was, except for the
-    RESUME_MAY_CHANGE keys."""
+    directory that has checkpoints; `resume` continues OUT/`saved_as` as it was, except for the
+    RESUME_MAY_CHANGE keys. (Post-training saves it as run_config.json: its OUT/config.json is the
+    final model's.)"""
     from crucible.train.checkpoint import LATEST
 
     if not resume:
@@ -196,7 +198,7 @@ def run_config(recipe: str | Path | None, overrides: dict, *, resume: bool, conf
             raise ConfigError(f"{cfg.out} already has checkpoints: pass --resume, or choose another --out")
         return cfg
     out = Path(overrides.get("out") or (build_config(recipe, None, config_class) if recipe else config_class()).out)
-    saved = out / "config.json"
+    saved = out / saved_as
     if not saved.is_file():
         raise ConfigError(f"{saved}: no run to resume")
     cfg = config_class(**json.loads(saved.read_text()))

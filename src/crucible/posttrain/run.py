@@ -1,0 +1,157 @@
+"""A post-training run on the shared training loop (crucible.train.loop): directory, log, resume, export.
+
+    OUT/run_config.json      the run's settings (what --resume continues)
+    OUT/log.jsonl            one JSON line per step/eval (the loop's Logger: append-only, flushed)
+    OUT/step_000040/ ...     checkpoints (loop.save: atomic, `latest` pointer), each an evaluable
+                             model plus trainable.safetensors for an exact resume
+    OUT/config.json, model.safetensors, tokenizer ...   the final model: `crucible eval --model
+                             native:OUT` (or hf:OUT) evaluates it directly
+    OUT/summary.json         written last
+
+The loop owns the step (schedules, token-mean normalisation across micro-batches and ranks, clip,
+optimizer, checkpoints, RNG); a method brings its batches and `loss_fn`. Post-training's one
+difference in setup: its AdamW never decays embeddings, the head or gains (`adamw` below), so it
+replaces the loop's default optimizer before a checkpoint's state is restored into it.
+
+Resume: the policy is rebuilt from the saved settings (same base, same adapters), the trainable
+weights of the latest checkpoint are loaded, then the loop restores optimizer, RNG and counters;
+data order is a function of (seed, position), so a resumed CPU run repeats the uninterrupted
+run's losses exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from crucible.train import checkpoint, dist, loop
+
+TRAINABLE = "trainable.safetensors"
+RUN_CONFIG = "run_config.json"
+
+
+def adamw(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
+    """AdamW over trainable parameters; weight decay only on matrices inside the blocks."""
+    from crucible.train.optim import split_params
+
+    groups = split_params(model)
+    decay = [p for _, p in groups["matrix"]]
+    rest = [p for _, p in groups["embedding"] + groups["head"] + groups["scalar"]]
+    param_groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    opt = torch.optim.AdamW([g for g in param_groups if g["params"]], lr=cfg.lr,
+                            betas=(cfg.adam_beta1, cfg.adam_beta2), eps=1e-8)
+    for g in opt.param_groups:
+        g["base_lr"] = g["lr"]
+    return opt
+
+
+class Run:
+    def __init__(self, cfg, policy, loss_fn, total_steps: int, *, resume: bool = False, progress: bool = True,
+                 desc: str = "train"):
+        from tqdm import tqdm
+
+        self.cfg, self.policy = cfg, policy
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            tmp = self.out / (RUN_CONFIG + ".tmp")
+            tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+            os.replace(tmp, self.out / RUN_CONFIG)
+        cfg.max_steps = total_steps                    # the loop's schedule runs over the resolved length
+        ckpt = checkpoint.latest(self.out) if resume else None
+        if resume and ckpt is None:
+            raise FileNotFoundError(f"{self.out}: nothing to resume (no {checkpoint.LATEST} file)")
+        if ckpt is not None:
+            self._load_trainable(ckpt)
+        self.state = loop.setup(cfg, policy.model, loss_fn, dist.init(cfg.device), write_model=self.write_model)
+        self.state.optimizers = [adamw(policy.model, cfg)]
+        if ckpt is not None:
+            loop.restore(self.state, ckpt)
+        self.bar = tqdm(total=total_steps, initial=self.state.step, desc=desc, unit="step", disable=not progress,
+                        dynamic_ncols=True)
+        self.log = loop.Logger(self.out / "log.jsonl", self.bar if progress else None)
+
+    def write_model(self, d, weights=None) -> None:
+        from safetensors.torch import save_file
+
+        self.policy.save(d)
+        trainable = {n: p.detach().contiguous() for n, p in self.policy.model.named_parameters() if p.requires_grad}
+        save_file(trainable, str(Path(d) / TRAINABLE))
+
+    def _load_trainable(self, ckpt: Path) -> None:
+        from safetensors.torch import load_file
+
+        weights = load_file(str(ckpt / TRAINABLE), device=str(self.policy.device))
+        missing = [n for n, p in self.policy.model.named_parameters() if p.requires_grad and n not in weights]
+        if missing:
+            raise ValueError(f"{ckpt / TRAINABLE}: lacks {missing[:3]}: not a checkpoint of this run")
+        with torch.no_grad():
+            for n, p in self.policy.model.named_parameters():
+                if n in weights:
+                    p.copy_(weights[n])
+
+    def checkpoint_or_stop(self, stop_after: int | None) -> bool:
+        """After a step: every ckpt_every steps a checkpoint; at `stop_after` a checkpoint and True
+        (stop now, as if preempted: `--resume` continues)."""
+        state = self.state
+        if loop.finished(state):
+            return False
+        if stop_after is not None and state.step >= stop_after:
+            loop.save(state, self.out)
+            self.close()
+            return True
+        if self.cfg.ckpt_every and state.step % self.cfg.ckpt_every == 0:
+            loop.save(state, self.out)
+        return False
+
+    def close(self) -> None:
+        self.bar.close()
+        self.log.close()
+
+    def finish(self, summary: dict, *, saved: bool = False) -> dict:
+        """Final checkpoint (unless `saved`), the final model in OUT, summary.json."""
+        if not saved:
+            loop.save(self.state, self.out)
+        self.policy.save(self.out)
+        tmp = self.out / "summary.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=2) + "\n")
+        os.replace(tmp, self.out / "summary.json")
+        self.log({"event": "end", **summary})
+        self.close()
+        return summary
+
+
+def device_of(cfg) -> str:
+    if cfg.device != "auto":
+        return cfg.device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def interval(values) -> str:
+    """'mean [lo, hi] (95% CI, n=N)' of per-item values (bootstrap over items)."""
+    from crucible.metrics import bootstrap_ci
+
+    values = [float(v) for v in values]
+    if not values:
+        return "n/a"
+    lo, hi = bootstrap_ci(values)
+    mean = sum(values) / len(values)
+    return f"{mean:.4f} [{lo:.4f}, {hi:.4f}] (95% CI, n={len(values)})"
+
+
+def item_stream(n: int, seed: int, start: int = 0):
+    """Item indices 0..n-1, epoch after epoch, each epoch a seeded shuffle: the k-th item drawn is
+    a pure function of (n, seed, k), so a run restarts anywhere from its position alone."""
+    import random
+
+    k, epoch, order = start, None, None
+    while True:
+        e, i = divmod(k, n)
+        if e != epoch:
+            epoch, order = e, list(range(n))
+            random.Random(seed * 1_000_003 + e).shuffle(order)
+        yield order[i]
+        k += 1

@@ -11,9 +11,9 @@ Only exact builtin values cross back, a pass is earned only when `check(proxy)` 
 judge, and after each sample everything the candidate started is killed and its files wiped.
 See docs/grading.md for the design, the reward hacks it is tested against, and measured speed.
 `suite.HumanEvalSuite` is the suite over these judges; `warm.JudgePool` keeps judges running across
-calls (RL rewards), where `pool.grade` starts them for one call.
+calls (RL rewards); `warm.grade` starts them for one call.
 """
 
-from crucible.grade.humaneval.pool import grade
+from crucible.grade.humaneval.warm import grade
 
 __all__ = ["grade"]

@@ -1,6 +1,6 @@
-"""The grading host's side: a few judge processes, fed samples over pipes, results as they finish.
+"""The grading host's side of one judge process (judge.py), fed samples over a pipe.
 
-Each worker thread owns one judge process (judge.py) for the duration of `grade()`, sends it one
+A `JudgeClient` (one per worker thread of a `warm.JudgePool`) owns one judge process, sends it one
 sample at a time as a JSON line, and waits for the verdict with a backstop deadline: a judge that
 does not answer in time is killed (its sandbox dies with it) and the sample is a timeout; a judge
 that crashes is restarted and the sample retried once before it is called `sandbox_error`.
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import select
 import shutil
 import subprocess
@@ -19,7 +18,6 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -114,61 +112,3 @@ class JudgeClient:
         if self.base is not None:
             shutil.rmtree(self.base, ignore_errors=True)
             self.base = None
-
-
-def grade(jobs: Iterable[tuple[str, dict, str]], workers: int, limits: Limits,
-          unsafe: bool = False, python_env=None) -> Iterator[tuple[str, Verdict]]:
-    """Grade (key, problem, completion) jobs on `workers` judges; yield (key, verdict) as they finish.
-    `python_env` (crucible.sandbox.pyenv.PythonEnv): packages the candidates may import."""
-    jobs = list(jobs)
-    if not jobs:
-        return
-    sweep_stale_dirs()
-    todo: queue.SimpleQueue = queue.SimpleQueue()
-    for job in jobs:
-        todo.put(job)
-    done: queue.SimpleQueue = queue.SimpleQueue()
-    stop = threading.Event()
-    clients = [JudgeClient(limits, unsafe, stop, python_env) for _ in range(max(1, min(workers, len(jobs))))]
-
-    def work(client: JudgeClient) -> None:
-        try:
-            while not stop.is_set():
-                try:
-                    key, problem, completion = todo.get_nowait()
-                except queue.Empty:
-                    return
-                try:
-                    verdict = client.grade(problem, completion)
-                except Exception as e:  # never lose a sample: report it as infrastructure
-                    client.close()
-                    verdict = Verdict("sandbox_error", f"grading host error: {type(e).__name__}: {e}")
-                done.put((key, verdict))
-        finally:
-            client.close()  # in this thread: the judge's parent-death signal follows its thread
-
-    threads = [threading.Thread(target=work, args=(c,), daemon=True) for c in clients]
-    for t in threads:
-        t.start()
-    pending = {key for key, _, _ in jobs}
-    try:
-        while pending:
-            try:
-                key, verdict = done.get(timeout=1.0)
-            except queue.Empty:
-                if any(t.is_alive() for t in threads):
-                    continue
-                key, verdict = next(iter(pending)), Verdict("sandbox_error", "its grader thread died")
-            pending.discard(key)
-            yield key, verdict
-    finally:
-        stop.set()
-        for c in clients:  # interrupted: stop the judges now rather than after their current sample
-            proc = c.proc
-            if proc is not None:
-                try:
-                    proc.kill()
-                except OSError:
-                    pass
-        for t in threads:
-            t.join(timeout=10)

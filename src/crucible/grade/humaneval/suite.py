@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from crucible.grade import Verdict, program_hash
-from crucible.grade.humaneval.pool import grade
-from crucible.grade.humaneval.warm import JudgePool
+from crucible.grade.humaneval.warm import JudgePool, grade
 from crucible.languages.python import MISSING_MODULE, missing_module
 from crucible.sandbox import Limits
 from crucible.sandbox.pyenv import PythonEnv

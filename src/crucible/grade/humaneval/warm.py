@@ -1,6 +1,6 @@
 """Judges kept running across grading calls, for callers that grade a few samples again and again.
 
-`pool.grade` starts its judges for one call and stops them at its end: right for an evaluation,
+`grade` starts a pool's judges for one call and stops them at its end: right for an evaluation,
 costly for RL, which grades a few dozen samples every step (a judge's start-up is most of a small
 call). `JudgePool` starts `workers` long-lived threads, each owning one `pool.JudgeClient` for the
 life of the pool: a judge dies with the thread that started it (PR_SET_PDEATHSIG), so the threads
@@ -88,3 +88,14 @@ class JudgePool:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def grade(jobs: Iterable[tuple[str, dict, str]], workers: int, limits: Limits,
+          unsafe: bool = False, python_env=None) -> Iterator[tuple[str, Verdict]]:
+    """Grade (key, problem, completion) jobs on `workers` judges started for this call; yield (key,
+    verdict) as they finish. `python_env` (crucible.sandbox.pyenv.PythonEnv): packages the candidates
+    may import."""
+    jobs = list(jobs)
+    if jobs:
+        with JudgePool(limits, unsafe, min(workers, len(jobs)), python_env) as pool:
+            yield from pool.grade(jobs)

@@ -92,6 +92,55 @@ def test_sampling_on_ray_replicas_gives_the_samples_and_summary_of_a_local_run(c
         json.loads((tmp_path / "local" / "summary.json").read_text())
 
 
+def mined_rows(out) -> dict[str, list]:
+    """mined.jsonl and pairs.jsonl as sorted lists of rows (their order is not part of the contract)."""
+    return {name: sorted((out / name).read_text().splitlines()) for name in ("mined.jsonl", "pairs.jsonl")}
+
+
+def test_mine_through_ray_keeps_the_rows_of_a_local_run(cluster, tmp_path):
+    from crucible.tasks import world
+    from crucible.testing import build_tiny_hf_model
+
+    mixed, solved = world.make_task(("lower", "sort")), world.make_task(("reverse", "swapcase"))
+    wrong = "s = input()\nprint(s)\n```\n"  # taught next to the right answer: sampling gives both
+    model = build_tiny_hf_model(tmp_path / "model", [(mixed.prompt, mixed.reference + "```\n"), (mixed.prompt, wrong),
+                                                     (solved.prompt, solved.reference + "```\n")], steps=300)
+    tasks_file = tmp_path / "train.jsonl"
+    tasks_file.write_text("".join(json.dumps(t.to_json()) + "\n" for t in (mixed, solved)))
+    argv = ["mine", "--model", f"hf:{model}", "--suite", "world", "--tasks", str(tasks_file), "--n", "4",
+            "--temperature", "1", "--max-tokens", "80", "--no-progress"]
+    assert cli(argv + ["--out", str(tmp_path / "local")]) == 0
+    assert cli(argv + ["--out", str(tmp_path / "ray"), "--ray", cluster.address]) == 0
+    local, remote = mined_rows(tmp_path / "local"), mined_rows(tmp_path / "ray")
+    assert local["mined.jsonl"] != []  # the comparison below is not between two empty files
+    assert local["pairs.jsonl"] != []
+    assert remote["mined.jsonl"] == local["mined.jsonl"]
+    assert remote["pairs.jsonl"] == local["pairs.jsonl"]
+
+
+def test_swe_grade_through_ray_gives_the_rows_and_report_of_a_local_run(cluster, tmp_path):
+    from crucible.swe.build import build
+    from crucible.swe.instances import load
+    from crucible.swe.sources import stdlib_sources
+
+    root = tmp_path / "instances"
+    build(root, stdlib_sources(["bisect", "colorsys"]), 2, seed=0, progress=False)
+    instances = load(root)
+    preds = tmp_path / "preds.jsonl"  # the gold patch for the first, a no-op for the second
+    preds.write_text("".join(json.dumps({"instance_id": i["instance_id"], "model_name_or_path": "check",
+                                         "model_patch": i["patch"] if k == 0 else ""}) + "\n"
+                             for k, i in enumerate(instances)))
+    argv = ["swe", "grade", "--instances", str(root), "--predictions", str(preds), "--no-progress"]
+    assert cli(argv + ["--out", str(tmp_path / "local")]) == 0
+    assert cli(argv + ["--out", str(tmp_path / "ray"), "--ray", cluster.address]) == 0
+    local, remote = (sorted((tmp_path / run / "results.jsonl").read_text().splitlines()) for run in ("local", "ray"))
+    assert len(remote) == len(instances)
+    assert remote == local
+    report = json.loads((tmp_path / "ray" / "report.json").read_text())
+    assert report["resolved_instances"] == 1
+    assert report == json.loads((tmp_path / "local" / "report.json").read_text())
+
+
 def test_a_killed_driver_resumes_from_its_files(cluster, tmp_path):
     samples = tmp_path / "samples.jsonl"
     n = len(humaneval_samples(samples))

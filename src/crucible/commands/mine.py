@@ -4,12 +4,15 @@ examples:
   crucible world --levels 3 --split train --count 200 --out train3.jsonl
   crucible mine --model native:ckpt/ --suite world --tasks train3.jsonl --n 8 --temperature 1 --out runs/mine1
   crucible mine --model hf:DIR --suite puzzles --language python --n 16 --temperature 0.8 --chat --out runs/m
+  crucible mine --model native:ckpt/ --suite world --tasks train3.jsonl --n 64 --out runs/big --ray auto
 
 DIR gets samples.jsonl and results.jsonl (exactly `crucible eval --model`: a killed run resumes),
 then mined.jsonl (distinct passing programs, at most --per-task per task, for `crucible sft`),
 pairs.jsonl (passing vs failing programs of a task, for `crucible dpo`), contamination.jsonl (mined
 samples dropped because they reproduce an eval prompt or solution), with --control control.jsonl
 (the mined programs moved to other tasks, verified to fail: a negative control), and mine.json.
+With --ray ADDRESS, sampling runs on model replicas and grading (the control's too) as Ray tasks on the
+cluster, exactly as `crucible eval --ray` (docs/scale.md); the driver alone writes DIR.
 The contamination check covers HumanEval, the puzzles, the task world's held-out tasks (of the levels
 mined) and every --eval-tasks file (see crucible.improve.contamination).
 """
@@ -17,6 +20,8 @@ mined) and every --eval-tasks file (see crucible.improve.contamination).
 from __future__ import annotations
 
 import argparse
+
+from crucible.commands import add_ray_argument
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -45,6 +50,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run untrusted code without bubblewrap (prints a warning on every run)")
     p.add_argument("--no-progress", action="store_true")
+    add_ray_argument(p)
 
 
 def main(args) -> int:
@@ -52,7 +58,7 @@ def main(args) -> int:
     from pathlib import Path
 
     from crucible.cli import UsageError
-    from crucible.commands import gen_params, usage_errors
+    from crucible.commands import gen_params, ray_session, usage_errors
     from crucible.commands.eval import input_errors
     from crucible.eval.suites import load_suite
     from crucible.improve import mine
@@ -64,27 +70,33 @@ def main(args) -> int:
     for name in ("per_task", "pairs_per_task", "n"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    require_sandbox(args.unsafe_no_sandbox)
+    if not args.ray or args.unsafe_no_sandbox:  # with --ray, each node checks its own sandbox
+        require_sandbox(args.unsafe_no_sandbox)
     out = Path(args.out)
-    with usage_errors(*input_errors(), mine.MineError):
+    with usage_errors(*input_errors(), mine.MineError), ray_session(args.ray):
         suite, _ = load_suite(args.suite, language=args.language, tasks_file=args.tasks, task_ids=args.task_ids,
                               limit=args.limit, unsafe=args.unsafe_no_sandbox)
+        if args.ray:
+            from crucible.scale.grading import RayGrading
+
+            suite = RayGrading(suite)
         levels = {t.level for t in suite.world} if args.suite == "world" else ()
         eval_texts = bundled_eval_texts(levels)
         eval_texts += [t for path in args.eval_tasks for t in world_eval_texts(load_tasks(path))]
         graded = sample_and_grade(suite, args, gen_params(args))
-    tasks = {(t.task_id, t.language): t for t in suite.tasks}
-    passing = mine.select_passing(graded, args.per_task)
-    kept, pairs, offenders = mine.decontaminate(passing, mine.select_pairs(graded, args.pairs_per_task), tasks,
-                                                ContaminationIndex(eval_texts))
-    records = {
-        "mined.jsonl": [mine.sft_record(s, tasks[(s["task_id"], s["language"])], args.chat) for s in kept],
-        "pairs.jsonl": [mine.pair_record(c, r, tasks[(c["task_id"], c["language"])], args.chat) for c, r in pairs],
-        "contamination.jsonl": offenders,
-    }
-    if args.control:
-        records["control.jsonl"] = [mine.sft_record(s, tasks[(s["task_id"], s["language"])], args.chat)
-                                    for s in failing_controls(suite, mine.control_samples(kept), args.workers)]
+        tasks = {(t.task_id, t.language): t for t in suite.tasks}
+        passing = mine.select_passing(graded, args.per_task)
+        kept, pairs, offenders = mine.decontaminate(passing, mine.select_pairs(graded, args.pairs_per_task), tasks,
+                                                    ContaminationIndex(eval_texts))
+        records = {
+            "mined.jsonl": [mine.sft_record(s, tasks[(s["task_id"], s["language"])], args.chat) for s in kept],
+            "pairs.jsonl": [mine.pair_record(c, r, tasks[(c["task_id"], c["language"])], args.chat)
+                            for c, r in pairs],
+            "contamination.jsonl": offenders,
+        }
+        if args.control:
+            records["control.jsonl"] = [mine.sft_record(s, tasks[(s["task_id"], s["language"])], args.chat)
+                                        for s in failing_controls(suite, mine.control_samples(kept), args.workers)]
     for name, rows in records.items():
         atomic_write(out / name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     graded_summary = json.loads((out / "summary.json").read_text())
@@ -119,7 +131,12 @@ def sample_and_grade(suite, args, params) -> list[dict]:
 
     check_model_settings(args.out, args.model, params, args.chat, n=args.n)
     options = {"concurrency": args.concurrency} if args.model.startswith("openai:") else {}
-    backend = load_backend(args.model, **options)
+    if args.ray:
+        from crucible.scale.sampling import RayBackend
+
+        backend = RayBackend(args.model, options=options)
+    else:
+        backend = load_backend(args.model, **options)
     try:
         evaluate_model(suite, backend, args.out, n=args.n, params=params, chat=args.chat, ks=[1],
                        workers=args.workers, progress=not args.no_progress)

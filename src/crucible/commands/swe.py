@@ -6,6 +6,7 @@ examples:
   crucible swe run --model native:ckpt/ --instances swe/inst --out runs/swe --runs 3
   crucible swe run --model openai:m@http://127.0.0.1:8000/v1 --instances swe/inst --out runs/o --workers 4
   crucible swe grade --instances swe/inst --predictions preds.jsonl --out runs/graded
+  crucible swe grade --instances /shared/inst --predictions preds.jsonl --out runs/g --ray auto  # docs/scale.md
   crucible swe trajectories runs/swe --resolved-only --out traj.jsonl   # then: crucible sft --data traj.jsonl
 
 Instances use SWE-bench's field names; each instance's repository is a git repo under
@@ -19,6 +20,7 @@ import json
 from pathlib import Path
 
 from crucible.cli import UsageError
+from crucible.commands import add_ray_argument, ray_session
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -55,6 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="rows {instance_id, model_name_or_path, model_patch}")
     g.add_argument("--out", required=True, metavar="RUN")
     g.add_argument("--workers", type=int, default=1)
+    add_ray_argument(g)
 
     t = sub.add_parser("trajectories", help="agent trajectories as SFT conversations JSONL")
     t.add_argument("run", metavar="RUN")
@@ -162,9 +165,15 @@ def _grade(args) -> int:
         predictions = load_predictions(Path(args.predictions), [i["instance_id"] for i in instances])
     except InstanceError as e:
         raise UsageError(str(e)) from None
-    require_sandbox(args.unsafe_no_sandbox)
-    summary = grade_predictions(Path(args.instances), instances, predictions, Path(args.out), workers=args.workers,
-                                unsafe=args.unsafe_no_sandbox, progress=not args.no_progress)
+    if not args.ray or args.unsafe_no_sandbox:  # with --ray, each node's sandbox failure is an error row
+        require_sandbox(args.unsafe_no_sandbox)
+    with ray_session(args.ray):
+        fan = None
+        if args.ray:  # INSTANCES must be at the same path on every node
+            from crucible.scale.fanout import fan_out as fan
+        summary = grade_predictions(Path(args.instances).resolve(), instances, predictions, Path(args.out),
+                                    workers=args.workers, unsafe=args.unsafe_no_sandbox,
+                                    progress=not args.no_progress, fan=fan)
     print(render_report(summary))
     return 0
 

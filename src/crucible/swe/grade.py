@@ -84,30 +84,43 @@ def _write_logs(out: Path, iid: str, report: dict, patch: str | None, log: str) 
 
 def grade_predictions(root: Path, instances: list[dict], predictions: dict[str, dict], out: Path, *,
                       workers: int = 1, limits: Limits = TEST_LIMITS, unsafe: bool = False,
-                      progress: bool = True) -> dict:
-    """Grade every instance's prediction into OUT (resuming), write report.json, return it."""
+                      progress: bool = True, fan=None) -> dict:
+    """Grade every instance's prediction into OUT (resuming), write report.json, return it. `fan`:
+    how the grading jobs run, `fan(fn, jobs, shared=...)` yielding (job index, result) as each finishes
+    (crucible.scale.fanout.fan_out puts them on a Ray cluster); default: `workers` threads here."""
     from tqdm import tqdm
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     done = {r["instance_id"] for r in read_jsonl(out / RESULTS)}
     todo = [i for i in instances if i["instance_id"] in predictions and i["instance_id"] not in done]
-
-    def one(instance):
-        pred = predictions[instance["instance_id"]]
-        report, log = grade_patch(root, instance, pred.get("model_patch"), limits=limits, unsafe=unsafe)
-        _write_logs(out, instance["instance_id"], report, pred.get("model_patch"), log)
-        return instance["instance_id"], pred.get("model_name_or_path", ""), report
-
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        for iid, model, report in tqdm(pool.map(one, todo), total=len(todo), desc="swe grade", unit="instance",
-                                       disable=not progress):
-            append_jsonl(out / RESULTS, {"instance_id": iid, "model_name_or_path": model,
-                                         **{k: report[k] for k in ("resolved", "error", "patch_exists",
-                                                                   "patch_successfully_applied")}})
+    jobs = [(i, predictions[i["instance_id"]].get("model_patch")) for i in todo]
+    graded = (fan or _threads(workers))(grade_job, jobs, shared=(root, limits, unsafe))
+    for index, (report, log) in tqdm(graded, total=len(todo), desc="swe grade", unit="instance",
+                                     disable=not progress):
+        iid = todo[index]["instance_id"]
+        pred = predictions[iid]
+        _write_logs(out, iid, report, pred.get("model_patch"), log)  # the driver alone writes
+        append_jsonl(out / RESULTS, {"instance_id": iid, "model_name_or_path": pred.get("model_name_or_path", ""),
+                                     **{k: report[k] for k in ("resolved", "error", "patch_exists",
+                                                               "patch_successfully_applied")}})
     summary = run_report(instances, read_jsonl(out / RESULTS))
     (out / REPORT).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
+
+
+def grade_job(root: Path, limits: Limits, unsafe: bool, job: tuple[dict, str | None]) -> tuple[dict, str]:
+    """One (instance, patch) graded: pure (a fresh workspace, no files kept), so it may run anywhere."""
+    instance, patch = job
+    return grade_patch(root, instance, patch, limits=limits, unsafe=unsafe)
+
+
+def _threads(workers: int):
+    """A `fan` over `workers` threads on this machine, in the jobs' order."""
+    def fan(fn, jobs, shared=()):
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            yield from enumerate(pool.map(lambda job: fn(*shared, job), jobs))
+    return fan
 
 
 def run_report(instances: list[dict], results: list[dict]) -> dict:

@@ -17,6 +17,15 @@ def usage_errors(*kinds: type[Exception], prefix: str = ""):
         raise UsageError(f"{prefix}{e}") from None
 
 
+def add_sampling_arguments(g, *, temperature: float = 0.0, max_tokens: int = 512) -> None:
+    """The options `gen_params` reads, on a parser or an argument group."""
+    g.add_argument("--temperature", type=float, default=temperature)
+    g.add_argument("--top-p", type=float, default=1.0)
+    g.add_argument("--top-k", type=int, default=0)
+    g.add_argument("--max-tokens", type=int, default=max_tokens)
+    g.add_argument("--seed", type=int, default=0)
+
+
 def gen_params(args):
     """GenParams from the sampling options (--max-tokens, --temperature, --top-p, --top-k, --seed)."""
     from crucible.cli import UsageError

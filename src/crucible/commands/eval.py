@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 
 from crucible.cli import UsageError
-from crucible.commands import add_ray_argument, gen_params, ray_session, usage_errors
+from crucible.commands import add_ray_argument, add_sampling_arguments, gen_params, ray_session, usage_errors
 
 SUITES = ("humaneval", "puzzles", "world")  # crucible.eval.suites.SUITES, without importing it for --help
 
@@ -40,11 +40,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--task-ids", help="only these task ids, comma-separated")
     gen = p.add_argument_group("sampling (with --model)")
     gen.add_argument("--n", type=int, default=1, help="samples per task")
-    gen.add_argument("--temperature", type=float, default=0.0)
-    gen.add_argument("--top-p", type=float, default=1.0)
-    gen.add_argument("--top-k", type=int, default=0)
-    gen.add_argument("--max-tokens", type=int, default=512)
-    gen.add_argument("--seed", type=int, default=0)
+    add_sampling_arguments(gen)
     gen.add_argument("--chat", action="store_true", help="prompt with the chat template, not as a completion")
     gen.add_argument("--runs", type=int, default=1, help="repeat the evaluation R times: mean ± σ of pass@1")
     gen.add_argument("--concurrency", type=int, default=8, help="requests in flight for openai: specs (default 8)")

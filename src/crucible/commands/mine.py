@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 
-from crucible.commands import add_ray_argument
+from crucible.commands import add_ray_argument, add_sampling_arguments
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,11 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--control", action="store_true", help="also write control.jsonl (a negative control)")
     gen = p.add_argument_group("sampling")
     gen.add_argument("--n", type=int, default=8, help="samples per task (default 8)")
-    gen.add_argument("--temperature", type=float, default=1.0)
-    gen.add_argument("--top-p", type=float, default=1.0)
-    gen.add_argument("--top-k", type=int, default=0)
-    gen.add_argument("--max-tokens", type=int, default=512)
-    gen.add_argument("--seed", type=int, default=0)
+    add_sampling_arguments(gen, temperature=1.0)
     gen.add_argument("--chat", action="store_true", help="prompt with the chat template, not as a completion")
     gen.add_argument("--concurrency", type=int, default=8, help="requests in flight for openai: specs")
     p.add_argument("--workers", type=int, default=None, help="parallel graders (default: CPU count)")

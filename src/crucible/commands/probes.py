@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from crucible.commands import add_sampling_arguments
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     src = p.add_mutually_exclusive_group(required=True)
@@ -21,11 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--replies", metavar="FILE.jsonl", help='score these replies ({"id", "reply"}) instead')
     p.add_argument("--probes", required=True, metavar="FILE", help="probe suite (.toml or .jsonl)")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--max-tokens", type=int, default=256)
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--top-k", type=int, default=0)
-    p.add_argument("--seed", type=int, default=0)
+    add_sampling_arguments(p, max_tokens=256)
     p.add_argument("--no-progress", action="store_true")
 
 

@@ -99,8 +99,10 @@ def main() -> int:
 
     step("4. train: tokenizer + tiny GPT from scratch on the standard library, then the golf artifact")
     ckpt, data = out / "tiny", out / "data"
+    # 512-token context (same tokens per step as the recipe's 16 x 128): HumanEval prompts plus the
+    # completion must fit, or the server answers 400 "maximum context length" as OpenAI does.
     run(["pretrain", "--config", "pretrain_tiny", "--data", str(data), "--out", str(ckpt),
-         "--max-steps", "400", "--no-progress"])
+         "--max-steps", "400", "--seq-len", "512", "--batch-size", "4", "--no-progress"])
     latest = ckpt / (ckpt / "latest").read_text().strip()
     run(["golf", "export", str(latest), "--out", str(out / "tiny.golf"), "--data", str(data)])
 

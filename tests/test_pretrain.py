@@ -100,6 +100,16 @@ def test_checkpoint_is_hf_loadable_native_checkpoint(data_dir, tmp_path):
     ckpt = tmp_path / "r" / (tmp_path / "r" / "latest").read_text().strip()
     model = GPT.from_pretrained(ckpt)
     assert model.config.n_layer == 2 and (ckpt / "tokenizer.json").is_file()
+    from_run_dir = GPT.from_pretrained(tmp_path / "r")  # native:RUN means the checkpoint `latest` names
+    assert torch.equal(from_run_dir.lm_head.weight, model.lm_head.weight)
+
+
+def test_head_dim_sets_the_head_count(data_dir, tmp_path):
+    train(tiny(data_dir, tmp_path / "r", max_steps=1, head_dim=16), progress=False)
+    config = GPT.from_pretrained(tmp_path / "r").config
+    assert (config.n_head, config.head_dim) == (4, 16)
+    with pytest.raises(ValueError, match="head_dim 24 does not divide the width 64"):
+        train(tiny(data_dir, tmp_path / "bad", max_steps=1, head_dim=24), progress=False)
 
 
 def test_recipe_errors_name_file_and_line(tmp_path, capsys):

@@ -48,7 +48,7 @@ from typing import Callable
 
 import torch
 
-from crucible.model.gpt import GPT, KVCache, checkpoint_config
+from crucible.model.gpt import GPT, KVCache, checkpoint_config, checkpoint_dir
 
 MAX_TOOL_OUTPUT_CHARS = 2000
 DECODE_MODES = ("auto", "dynamic", "static", "graph")
@@ -176,6 +176,7 @@ class Engine:
     def load(cls, dir, *, device=None, **kwargs) -> Engine:
         """An engine over a checkpoint directory (model.safetensors + tokenizer.json); NotACheckpoint if not."""
         from crucible.model.tokenizer import FILE_NAME, Tokenizer
+        dir = checkpoint_dir(dir)
         checkpoint_config(dir, also=(FILE_NAME,))
         return cls(GPT.from_pretrained(dir, device=device), Tokenizer.load(dir), **kwargs)
 

@@ -564,7 +564,7 @@ class GPT(nn.Module):
     def from_pretrained(cls, dir, *, device=None) -> GPT:
         """Raises NotACheckpoint (naming `dir` and what is missing) before building anything."""
         from safetensors.torch import load_file
-        path = Path(dir)
+        path = checkpoint_dir(dir)
         raw = checkpoint_config(path)
         model = cls(GPTConfig.from_dict(raw.get("crucible", raw)))
         state = load_file(str(path / "model.safetensors"), device=str(device or "cpu"))
@@ -579,6 +579,16 @@ class GPT(nn.Module):
 
 class NotACheckpoint(ValueError):
     """A path that is not a native crucible checkpoint; the message names it and what is missing."""
+
+
+def checkpoint_dir(dir) -> Path:
+    """`dir`, or, for a training run's directory (no model.safetensors but a `latest` pointer, as pretrain
+    and sft write), the checkpoint that pointer names: `native:runs/base` means its latest weights."""
+    path = Path(dir)
+    pointer = path / "latest"
+    if not (path / "model.safetensors").is_file() and pointer.is_file():
+        return path / pointer.read_text().strip()
+    return path
 
 
 def checkpoint_config(dir, *, also: tuple[str, ...] = ()) -> dict:

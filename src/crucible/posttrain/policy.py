@@ -189,9 +189,10 @@ def load_policy(spec: str, *, lora_rank: int = 0, device: str | None = None, dty
     kind, path = parse_model_spec(spec)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if kind == "native":
-        from crucible.model.gpt import GPT
+        from crucible.model.gpt import GPT, checkpoint_dir
         from crucible.model.tokenizer import Tokenizer
 
+        path = checkpoint_dir(path)
         try:
             model, tokenizer = GPT.from_pretrained(path, device=device), Tokenizer.load(path)
         except (FileNotFoundError, ValueError, KeyError) as e:

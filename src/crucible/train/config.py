@@ -32,6 +32,7 @@ class PretrainConfig:
     # model (GPTConfig.from_depth + overrides)
     depth: int = 4
     n_embd: int = 0                     # 0: from_depth's width
+    head_dim: int = 0                   # 0: 128-wide heads (one head below 128); tiny models want 32
     seq_len: int = 256
     softcap: float = 15.0
     tie_embeddings: bool = False

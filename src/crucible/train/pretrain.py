@@ -53,6 +53,12 @@ def model_config(cfg: PretrainConfig, vocab_size: int):
                      value_embeds=cfg.value_embeds)
     if cfg.n_embd:
         overrides["n_embd"] = cfg.n_embd
+    if cfg.head_dim:
+        width = cfg.n_embd or GPTConfig.from_depth(cfg.depth, vocab_size).n_embd
+        if width % cfg.head_dim:
+            raise ValueError(f"head_dim {cfg.head_dim} does not divide the width {width}")
+        overrides["n_head"] = width // cfg.head_dim
+        overrides["n_kv_head"] = overrides["n_head"] // 2 if overrides["n_head"] % 2 == 0 else overrides["n_head"]
     return GPTConfig.from_depth(cfg.depth, vocab_size, seq_len=cfg.seq_len, **overrides)
 
 

@@ -15,5 +15,7 @@ language, status, passed; puzzles add difficulty). Output:
 - `passk.png` (pass@k curves with interval bands, log-k axis) and `failures.png` (stacked shares).
 
 `build` computes the numbers (`build_report`), `render` writes the files (`write_report`).
+A `crucible run` directory gets one HTML page instead (`run_files.write_run_report`: stages, gates,
+pass@k and pass@1 by stage, mining, comparisons, vote@N, training curves; see `run_files`).
 Not covered: comparing two results directories (run the report on each).
 """

@@ -51,12 +51,19 @@ def render_markdown(report: dict, title: str = "results") -> str:
     return "\n".join(lines) + "\n"
 
 
-def plot_passk(report: dict, path: str | Path) -> None:
+def pyplot():
+    """matplotlib's pyplot on the Agg backend (files only, no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def plot_passk(report: dict, path: str | Path, title: str = "pass@k per language") -> None:
+    """One curve per key of report["languages"] (a language, or any label: the run page passes stages)."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
     for lang, v in report["languages"].items():
         ks = sorted(v["k"])
@@ -75,19 +82,15 @@ def plot_passk(report: dict, path: str | Path) -> None:
     ax.set_ylabel("pass@k (%)")
     ax.set_ylim(0, 100)
     ax.grid(True, which="both", alpha=0.3)
-    ax.set_title("pass@k per language (bands: 95% interval over tasks)")
+    ax.set_title(f"{title} (bands: 95% interval over tasks)")
     ax.legend(fontsize=8, ncol=2, loc="lower right")
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
 
 
 def plot_failures(report: dict, path: str | Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     langs = list(report["languages"])
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(langs) + 1.6), dpi=120)
     left = [0.0] * len(langs)
@@ -104,11 +107,11 @@ def plot_failures(report: dict, path: str | Path) -> None:
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_title("How samples end, per language")
     fig.tight_layout()
-    _save(fig, path)
+    save_png(fig, path)
     plt.close(fig)
 
 
-def _save(fig, path: str | Path) -> None:
+def save_png(fig, path: str | Path) -> None:
     with replacing(path) as tmp:
         fig.savefig(tmp, bbox_inches="tight", format="png")
 

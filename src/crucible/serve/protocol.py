@@ -3,8 +3,8 @@
 Each check raises `RequestError` (HTTP 400 unless said otherwise) with a message that names the
 field, never a file path. Fields that would change the output but are not implemented (penalties,
 logit_bias, suffix, response_format other than text, tool_choice other than auto/none) are refused,
-not ignored; fields that change nothing here (user, metadata, store, service_tier, parallel_tool_calls,
-stream_options without include_usage) are accepted.
+not ignored; fields that change nothing here (user, metadata, store, service_tier, stream_options
+without include_usage) are accepted. `parallel_tool_calls: false` keeps a reply's first tool call only.
 
 Limits: prompt + max_tokens must fit the model's context (400 "maximum context length", vLLM's
 wording); n <= MAX_N; at most MAX_LOGPROBS alternatives; seeds within torch's 64-bit range.
@@ -41,6 +41,7 @@ class Options:
     echo: bool = False
     ignore_eos: bool = False
     tools: list = field(default_factory=list)
+    parallel_tool_calls: bool = True   # False: at most one tool call per reply
 
 
 def number(body: dict, key: str, kind, default, lo=None, hi=None):
@@ -95,6 +96,7 @@ def parse_options(body: dict, chat: bool) -> Options:
         elif body.get("top_logprobs") is not None:
             raise RequestError("top_logprobs needs logprobs: true", param="top_logprobs")
         opts.tools = parse_tools(body)
+        opts.parallel_tool_calls = body.get("parallel_tool_calls") is None or flag(body, "parallel_tool_calls")
     else:
         opts.logprobs = number(body, "logprobs", int, None, 0, MAX_LOGPROBS)
         opts.echo = flag(body, "echo")

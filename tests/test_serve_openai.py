@@ -135,6 +135,14 @@ def test_completion_logprobs_equal_the_models_own(client, model):
     assert lp.text_offset[1] == len(lp.tokens[0])
 
 
+def test_greedy_tokens_are_their_alternatives_likeliest(client):
+    # after "x" the two likeliest tokens are both partial UTF-8 bytes, shown alike as U+FFFD: the
+    # text's entry must be the likelier one's, the chosen token's own log-prob (what lm-eval's greedy check reads)
+    lp = client.completions.create(model="gpt", prompt="x", max_tokens=4, logprobs=2, temperature=0).choices[0].logprobs
+    assert lp.tokens[0] == "\ufffd"
+    assert all(top[t] == max(top.values()) == v for t, v, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs))
+
+
 def test_token_id_prompts_score_without_generating(client, model):
     prompts = [[0, 281, 78, 288, 40], [0, 12, 13]]
     reply = client.completions.create(model="gpt", prompt=prompts, max_tokens=0, echo=True, logprobs=1)

@@ -193,7 +193,8 @@ class Reply:
             if self.opts.tools:
                 message["content"], calls = parse_tool_calls(text)
                 if calls:
-                    message["tool_calls"], finish = calls, "tool_calls"
+                    message["tool_calls"] = calls if self.opts.parallel_tool_calls else calls[:1]
+                    finish = "tool_calls"
             out = {"index": index, "message": message, "finish_reason": finish}
             out["logprobs"] = self.chat_logprobs(sample) if self.opts.logprobs is not None else None
             return out
@@ -216,9 +217,13 @@ class Reply:
         for t in tokens:
             offsets.append(at)
             at += len(t)
-        top = [None if alt is None else {token_text(i): lp for i, lp in alt} for alt in tops]
-        for k, (t, lp) in enumerate(zip(tokens, lps)):   # the chosen token is among the alternatives
-            if top[k] is not None and lp is not None:
+        top = [None if alt is None else {} for alt in tops]
+        for k, (t, lp) in enumerate(zip(tokens, lps)):
+            if top[k] is None:
+                continue
+            for i, alt_lp in tops[k]:   # likeliest first: a text several tokens share shows its likeliest
+                top[k].setdefault(token_text(i), alt_lp)
+            if lp is not None:          # the chosen token is among the alternatives
                 top[k].setdefault(t, lp)
         return {"tokens": tokens, "token_logprobs": lps, "top_logprobs": top, "text_offset": offsets}
 

@@ -135,6 +135,20 @@ def test_completion_logprobs_equal_the_models_own(client, model):
     assert lp.text_offset[1] == len(lp.tokens[0])
 
 
+def test_best_of_returns_the_likeliest_of_its_samples(client):
+    drawn = client.completions.create(model="gpt", prompt="def f(x):", max_tokens=5, n=4, seed=9, logprobs=0,
+                                      extra_body={"ignore_eos": True}).choices
+    best = client.completions.create(model="gpt", prompt="def f(x):", max_tokens=5, n=1, best_of=4, seed=9,
+                                     extra_body={"ignore_eos": True}).choices
+    likeliest = max(drawn, key=lambda c: sum(c.logprobs.token_logprobs))
+    assert len({c.text for c in drawn}) > 1
+    assert [c.text for c in best] == [likeliest.text]
+    assert best[0].logprobs is None
+    with pytest.raises(openai.BadRequestError) as e:
+        client.completions.create(model="gpt", prompt="x", max_tokens=2, best_of=2, stream=True)
+    assert e.value.body["param"] == "best_of"
+
+
 def test_greedy_tokens_are_their_alternatives_likeliest(client):
     # after "x" the two likeliest tokens are both partial UTF-8 bytes, shown alike as U+FFFD: the
     # text's entry must be the likelier one's, the chosen token's own log-prob (what lm-eval's greedy check reads)

@@ -112,13 +112,17 @@ def make_app(model, name: str, *, chat_max_tokens: int = 512) -> Starlette:
             opts.max_tokens = max(1, min(default, model.context_length - longest))
         for p in prompts:
             protocol.check_context(len(p), opts.max_tokens, model.context_length, chat)
-        jobs = [Job(p, opts.n, opts.max_tokens, opts.temperature, opts.top_p, opts.top_k, opts.seed, opts.stop,
-                    opts.ignore_eos, opts.logprobs, opts.logprobs if opts.echo else None) for p in prompts]
+        ranked = opts.best_of > opts.n   # the scores rank best_of samples: log-probs are needed
+        jobs = [Job(p, opts.best_of, opts.max_tokens, opts.temperature, opts.top_p, opts.top_k, opts.seed, opts.stop,
+                    opts.ignore_eos, opts.logprobs if not ranked else opts.logprobs or 0,
+                    opts.logprobs if opts.echo else None) for p in prompts]
         reply = Reply(model, name, chat, opts, prompts, texts)
         if opts.stream:
             return StreamingResponse(reply.stream(jobs), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
         results = await asyncio.gather(*(run(job) for job in jobs))
+        for result in results if ranked else ():
+            result.samples = sorted(result.samples, key=lambda s: -sum(s.logprobs))[:opts.n]
         return JSONResponse(reply.whole(results))
 
     async def run(job: Job):

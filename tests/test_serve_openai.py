@@ -135,6 +135,13 @@ def test_completion_logprobs_equal_the_models_own(client, model):
     assert lp.text_offset[1] == len(lp.tokens[0])
 
 
+def test_n_samples_in_both_endpoints(client):
+    chat = client.chat.completions.create(model="gpt", messages=AGENT_TURNS[1:2], max_tokens=2, n=3)
+    completion = client.completions.create(model="gpt", prompt="x", max_tokens=2, n=3)
+    assert [c.index for c in chat.choices] == [0, 1, 2]
+    assert [c.index for c in completion.choices] == [0, 1, 2]
+
+
 def test_best_of_returns_the_likeliest_of_its_samples(client):
     drawn = client.completions.create(model="gpt", prompt="def f(x):", max_tokens=5, n=4, seed=9, logprobs=0,
                                       extra_body={"ignore_eos": True}).choices

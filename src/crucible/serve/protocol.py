@@ -43,7 +43,7 @@ class Options:
     logprobs: int | None = None        # alternatives per generated token; None: no log-probs
     echo: bool = False
     ignore_eos: bool = False
-    best_of: int = 1                   # completions: samples drawn, the n likeliest returned
+    best_of: int = 1                   # samples drawn (completions may ask > n: the n likeliest returned)
     tools: list = field(default_factory=list)
     parallel_tool_calls: bool = True   # False: at most one tool call per reply
 
@@ -77,6 +77,7 @@ def parse_options(body: dict, chat: bool) -> Options:
                    top_p=number(body, "top_p", float, 1.0, 0.0, 1.0),
                    top_k=max(0, number(body, "top_k", int, 0, -1)),   # vLLM's -1 means off
                    stream=flag(body, "stream"), ignore_eos=flag(body, "ignore_eos"))
+    opts.best_of = opts.n
     if opts.top_p == 0:
         raise RequestError("top_p must be in (0, 1], got 0", param="top_p")
     key = "max_completion_tokens" if chat and body.get("max_completion_tokens") is not None else "max_tokens"

@@ -20,8 +20,13 @@ from crucible.testing import DEMO_HUMANEVAL, SMALL_TALK, TOY_TASK, demo_model
 
 
 def start_serve(spec: str, name: str, *extra: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "crucible", "serve", "--model", spec, "--name", name,
-                             "--port", "0", "--quiet", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return start_server([sys.executable, "-m", "crucible", "serve", "--model", spec, "--name", name, "--port", "0",
+                         "--quiet", *extra])
+
+
+def start_server(argv: list[str]) -> tuple[subprocess.Popen, str]:
+    """Start a server process that prints crucible serve's URL line; (the process, its /v1 URL)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     with selectors.DefaultSelector() as sel:
         sel.register(proc.stdout, selectors.EVENT_READ)
         if not sel.select(timeout=120):

@@ -135,6 +135,35 @@ def test_completion_logprobs_equal_the_models_own(client, model):
     assert lp.text_offset[1] == len(lp.tokens[0])
 
 
+def test_n_samples_in_both_endpoints(client):
+    chat = client.chat.completions.create(model="gpt", messages=AGENT_TURNS[1:2], max_tokens=2, n=3)
+    completion = client.completions.create(model="gpt", prompt="x", max_tokens=2, n=3)
+    assert [c.index for c in chat.choices] == [0, 1, 2]
+    assert [c.index for c in completion.choices] == [0, 1, 2]
+
+
+def test_best_of_returns_the_likeliest_of_its_samples(client):
+    drawn = client.completions.create(model="gpt", prompt="def f(x):", max_tokens=5, n=4, seed=9, logprobs=0,
+                                      extra_body={"ignore_eos": True}).choices
+    best = client.completions.create(model="gpt", prompt="def f(x):", max_tokens=5, n=1, best_of=4, seed=9,
+                                     extra_body={"ignore_eos": True}).choices
+    likeliest = max(drawn, key=lambda c: sum(c.logprobs.token_logprobs))
+    assert len({c.text for c in drawn}) > 1
+    assert [c.text for c in best] == [likeliest.text]
+    assert best[0].logprobs is None
+    with pytest.raises(openai.BadRequestError) as e:
+        client.completions.create(model="gpt", prompt="x", max_tokens=2, best_of=2, stream=True)
+    assert e.value.body["param"] == "best_of"
+
+
+def test_greedy_tokens_are_their_alternatives_likeliest(client):
+    # after "x" the two likeliest tokens are both partial UTF-8 bytes, shown alike as U+FFFD: the
+    # text's entry must be the likelier one's, the chosen token's own log-prob (what lm-eval's greedy check reads)
+    lp = client.completions.create(model="gpt", prompt="x", max_tokens=4, logprobs=2, temperature=0).choices[0].logprobs
+    assert lp.tokens[0] == "\ufffd"
+    assert all(top[t] == max(top.values()) == v for t, v, top in zip(lp.tokens, lp.token_logprobs, lp.top_logprobs))
+
+
 def test_token_id_prompts_score_without_generating(client, model):
     prompts = [[0, 281, 78, 288, 40], [0, 12, 13]]
     reply = client.completions.create(model="gpt", prompt=prompts, max_tokens=0, echo=True, logprobs=1)

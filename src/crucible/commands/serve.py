@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import socket
 import sys
 from pathlib import Path
 
@@ -37,10 +36,8 @@ def default_name(spec: str) -> str:
 
 
 def main(args) -> int:
-    import uvicorn
-
     from crucible.generate.types import BackendError
-    from crucible.serve import make_app
+    from crucible.serve import listen, serve
     from crucible.serve.models import load_served
 
     if not 0 <= args.port <= 65535:
@@ -48,10 +45,7 @@ def main(args) -> int:
     if args.max_tokens < 1:
         raise UsageError(f"--max-tokens must be >= 1, got {args.max_tokens}")
     try:
-        sock = socket.socket(socket.AF_INET6 if ":" in args.host else socket.AF_INET)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((args.host, args.port))
-        sock.listen(2048)   # clients may connect as soon as the URL is printed; uvicorn accepts later
+        sock = listen(args.host, args.port)
     except OSError as e:
         raise UsageError(f"cannot listen on {args.host}:{args.port}: {e.strerror or e}") from None
     try:
@@ -59,22 +53,13 @@ def main(args) -> int:
     except BackendError as e:
         sock.close()
         raise UsageError(str(e)) from None
-    name = args.name or default_name(args.model)
-    host, port = sock.getsockname()[:2]
+    host = sock.getsockname()[0]
     try:
         public = not ipaddress.ip_address(host).is_loopback
     except ValueError:
         public = True
     if public:
         print(f"WARNING: listening on {host}, not loopback, with no authentication", file=sys.stderr)
-    config = uvicorn.Config(make_app(model, name, chat_max_tokens=args.max_tokens), log_level="warning" if args.quiet else "info",
-                            access_log=not args.quiet, timeout_graceful_shutdown=2)
-    server = uvicorn.Server(config)
-    print(f"crucible serve: {args.model} as {name!r} on http://{host}:{port}/v1", flush=True)
-    try:
-        server.run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
-    finally:
-        model.close()
+    serve(model, args.name or default_name(args.model), sock, label=args.model, quiet=args.quiet,
+          chat_max_tokens=args.max_tokens)
     return 0

@@ -112,13 +112,17 @@ def make_app(model, name: str, *, chat_max_tokens: int = 512) -> Starlette:
             opts.max_tokens = max(1, min(default, model.context_length - longest))
         for p in prompts:
             protocol.check_context(len(p), opts.max_tokens, model.context_length, chat)
-        jobs = [Job(p, opts.n, opts.max_tokens, opts.temperature, opts.top_p, opts.top_k, opts.seed, opts.stop,
-                    opts.ignore_eos, opts.logprobs, opts.logprobs if opts.echo else None) for p in prompts]
+        ranked = opts.best_of > opts.n   # the scores rank best_of samples: log-probs are needed
+        jobs = [Job(p, opts.best_of, opts.max_tokens, opts.temperature, opts.top_p, opts.top_k, opts.seed, opts.stop,
+                    opts.ignore_eos, opts.logprobs if not ranked else opts.logprobs or 0,
+                    opts.logprobs if opts.echo else None) for p in prompts]
         reply = Reply(model, name, chat, opts, prompts, texts)
         if opts.stream:
             return StreamingResponse(reply.stream(jobs), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
         results = await asyncio.gather(*(run(job) for job in jobs))
+        for result in results if ranked else ():
+            result.samples = sorted(result.samples, key=lambda s: -sum(s.logprobs))[:opts.n]
         return JSONResponse(reply.whole(results))
 
     async def run(job: Job):
@@ -193,7 +197,8 @@ class Reply:
             if self.opts.tools:
                 message["content"], calls = parse_tool_calls(text)
                 if calls:
-                    message["tool_calls"], finish = calls, "tool_calls"
+                    message["tool_calls"] = calls if self.opts.parallel_tool_calls else calls[:1]
+                    finish = "tool_calls"
             out = {"index": index, "message": message, "finish_reason": finish}
             out["logprobs"] = self.chat_logprobs(sample) if self.opts.logprobs is not None else None
             return out
@@ -216,9 +221,13 @@ class Reply:
         for t in tokens:
             offsets.append(at)
             at += len(t)
-        top = [None if alt is None else {token_text(i): lp for i, lp in alt} for alt in tops]
-        for k, (t, lp) in enumerate(zip(tokens, lps)):   # the chosen token is among the alternatives
-            if top[k] is not None and lp is not None:
+        top = [None if alt is None else {} for alt in tops]
+        for k, (t, lp) in enumerate(zip(tokens, lps)):
+            if top[k] is None:
+                continue
+            for i, alt_lp in tops[k]:   # likeliest first: a text several tokens share shows its likeliest
+                top[k].setdefault(token_text(i), alt_lp)
+            if lp is not None:          # the chosen token is among the alternatives
                 top[k].setdefault(t, lp)
         return {"tokens": tokens, "token_logprobs": lps, "top_logprobs": top, "text_offset": offsets}
 

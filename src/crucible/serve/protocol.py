@@ -3,8 +3,11 @@
 Each check raises `RequestError` (HTTP 400 unless said otherwise) with a message that names the
 field, never a file path. Fields that would change the output but are not implemented (penalties,
 logit_bias, suffix, response_format other than text, tool_choice other than auto/none) are refused,
-not ignored; fields that change nothing here (user, metadata, store, service_tier, parallel_tool_calls,
-stream_options without include_usage) are accepted.
+not ignored; fields that change nothing here (user, metadata, store, service_tier, stream_options
+without include_usage) are accepted. `parallel_tool_calls: false` keeps a reply's first tool call only.
+
+`best_of` (completions): best_of samples are drawn and the n with the highest total log-prob (raw
+distribution, before temperature) returned; it cannot be streamed, as with OpenAI.
 
 Limits: prompt + max_tokens must fit the model's context (400 "maximum context length", vLLM's
 wording); n <= MAX_N; at most MAX_LOGPROBS alternatives; seeds within torch's 64-bit range.
@@ -40,7 +43,9 @@ class Options:
     logprobs: int | None = None        # alternatives per generated token; None: no log-probs
     echo: bool = False
     ignore_eos: bool = False
+    best_of: int = 1                   # samples drawn (completions may ask > n: the n likeliest returned)
     tools: list = field(default_factory=list)
+    parallel_tool_calls: bool = True   # False: at most one tool call per reply
 
 
 def number(body: dict, key: str, kind, default, lo=None, hi=None):
@@ -72,6 +77,7 @@ def parse_options(body: dict, chat: bool) -> Options:
                    top_p=number(body, "top_p", float, 1.0, 0.0, 1.0),
                    top_k=max(0, number(body, "top_k", int, 0, -1)),   # vLLM's -1 means off
                    stream=flag(body, "stream"), ignore_eos=flag(body, "ignore_eos"))
+    opts.best_of = opts.n
     if opts.top_p == 0:
         raise RequestError("top_p must be in (0, 1], got 0", param="top_p")
     key = "max_completion_tokens" if chat and body.get("max_completion_tokens") is not None else "max_tokens"
@@ -95,8 +101,12 @@ def parse_options(body: dict, chat: bool) -> Options:
         elif body.get("top_logprobs") is not None:
             raise RequestError("top_logprobs needs logprobs: true", param="top_logprobs")
         opts.tools = parse_tools(body)
+        opts.parallel_tool_calls = body.get("parallel_tool_calls") is None or flag(body, "parallel_tool_calls")
     else:
         opts.logprobs = number(body, "logprobs", int, None, 0, MAX_LOGPROBS)
+        opts.best_of = number(body, "best_of", int, opts.n, opts.n, MAX_N)
+        if opts.best_of > opts.n and opts.stream:
+            raise RequestError("best_of > n cannot be streamed (OpenAI's rule)", param="best_of")
         opts.echo = flag(body, "echo")
         if opts.max_tokens == 0 and not opts.echo:
             raise RequestError("max_tokens 0 generates nothing: use it with echo to score the prompt",
@@ -114,8 +124,6 @@ def refuse_unsupported(body: dict, chat: bool) -> None:
         raise RequestError("logit_bias is not supported by this server", param="logit_bias")
     if not chat and body.get("suffix"):
         raise RequestError("suffix is not supported by this server", param="suffix")
-    if body.get("best_of") not in (None, body.get("n", 1) or 1):
-        raise RequestError("best_of other than n is not supported by this server", param="best_of")
     response_format = body.get("response_format")
     if response_format is not None and (not isinstance(response_format, dict) or response_format.get("type") != "text"):
         raise RequestError("response_format other than {\"type\": \"text\"} is not supported by this server "

@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 LATEST_TESTS ?= tests/test_hf_interop.py tests/test_backends.py tests/test_serve.py tests/test_chat_render.py \
 	tests/test_tokenizer.py
 
-.PHONY: setup test demo bench toolchains lock test-latest clean
+.PHONY: setup test demo tour bench toolchains lock test-latest clean
 
 setup: $(VENV)/.done
 
@@ -51,6 +51,9 @@ test: setup toolchains
 
 demo: setup toolchains
 	$(BIN)/python -m crucible.demo
+
+tour: setup toolchains
+	$(BIN)/python -m crucible.tour
 
 bench: setup toolchains   # each prints its figure and its comparison, measured side by side
 	for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -82,6 +82,15 @@ def test_sliding_window_result_independent_of_stride_for_context_free_model():
     assert results[0]["bpb_ci95"] > 0
 
 
+def test_a_stream_shorter_than_one_window_still_gets_an_interval():
+    rng = np.random.default_rng(1)
+    table, tokens = rng.normal(size=(16, 16)), rng.integers(0, 16, size=200)
+    r = evaluate_bpb(Bigram(table), tokens, np.ones(16, dtype=int), window=256)
+    assert r["windows"] == 1
+    assert r["segments"] == 4                            # 199 targets in 64-token segments
+    assert math.isfinite(r["bpb_ci95"]) and r["bpb_ci95"] > 0
+
+
 @pytest.mark.parametrize("softcap", [None, 15.0])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_chunked_ce_equals_naive_loss_and_gradients(softcap, dtype):

@@ -56,7 +56,7 @@ for _room in list(FORBIDDEN):
 FORBIDDEN["crucible.improve"] = ["crucible.serve", "crucible.testing"]
 # Only these may import the command layer (UsageError lives in crucible.cli).
 COMMAND_LAYER = ("crucible.cli", "crucible.commands")
-MAY_USE_COMMANDS = ("crucible.cli", "crucible.commands", "crucible.__main__", "crucible.demo")
+MAY_USE_COMMANDS = ("crucible.cli", "crucible.commands", "crucible.__main__", "crucible.demo", "crucible.tour")
 
 
 def module_name(path: Path) -> str:

@@ -128,7 +128,8 @@ def test_shipped_recipes_are_valid_and_found_by_name():
     assert RECIPES.parent == Path(crucible.__file__).parent      # inside the package: ships in the wheel
     assert len(recipes) >= 4
     for r in recipes:
-        build_config(r)
+        if "[[stage]]" not in r.read_text():  # run recipes (`crucible run`) are checked in test_demo.py
+            build_config(r)
     assert build_config("pretrain_tiny").depth == 2
     assert build_config("golf.toml").max_minutes == 10.0
     with pytest.raises(ConfigError, match="shipped recipes: .*pretrain_tiny"):

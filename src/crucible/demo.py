@@ -1,24 +1,32 @@
-"""`make demo`: the whole of crucible, offline, in a few minutes on two cores. A plain sequence of steps.
+"""`make demo`: a model getting better, measured honestly — offline, 2 CPU cores, about 10 minutes.
 
-1. Reference self-check: HumanEval's 164 canonical solutions, graded in the sandbox, must all pass.
-2. A small bundled samples file (demo_data/humaneval_samples.jsonl: right, wrong and hostile
-   completions) is graded; the summary table and each sample's verdict are printed.
-3. Other languages: puzzle samples in Python and Go from a *simulated* model (right or wrong real
-   programs drawn at random), built, run and graded in the sandbox, then `crucible report` with
-   per-language pass@1..8 curves and failure modes (PNG).
-4. Train: a tokenizer and a tiny GPT pretrained from scratch on the Python standard library (Muon,
-   EMA, exact bits per byte), then the golf artifact (int6 + zstd) scored after decompress-and-reload.
-5. Serve that model over an OpenAI-compatible API and evaluate it through the endpoint: sampled,
-   sanitized, graded in the sandbox (a model this small scores 0: the point is the pipeline).
+The improve loop end to end, as the shipped recipe `recipes/mission.toml` run by `crucible run`:
 
-Results go to a fresh temporary directory (printed), so every run starts from scratch.
+1. tasks: the built-in task world (`crucible.tasks.world`): "apply these string steps" programs.
+   Pretraining sees every 1- and 2-step training task and a few 3-step ones (the seeds); the
+   held-out 3-step tasks are never trained on, mined or seen.
+2. pretrain a tiny GPT from scratch on those reference programs (a couple of minutes).
+3. eval0: greedy pass@1 on the held-out 3-step tasks, graded in the sandbox.
+4. mine: 4 samples at T = 1 per 3-step training task, each graded in the sandbox; distinct passing
+   programs are kept (with the contamination check against the held-out tasks), and a negative
+   control is made: the same programs moved to other tasks, verified to fail.
+5. sft on the mined programs, then eval1 (same tasks as eval0); sft on the control, then its eval.
+6. compare: paired Δ pass@1 with a bootstrap interval and McNemar's p, for the real round and for
+   the control; gates stop the run (exit 3) if the real round's p is not below 0.05.
+7. vote: 8 samples per held-out task from the trained model; vote@8 beside pass@1 and pass@8.
+8. report: one HTML page for the whole run.
+
+The closing summary prints every figure with its 95 % interval and says whether the intervals of
+eval0 and eval1 overlap; the demo exits 1 when they do (its claim failed): it never hides that.
+
+    python -m crucible.demo                 # a fresh temporary directory
+    python -m crucible.demo --out runs/demo # kept; run again to resume a killed demo
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,97 +34,69 @@ from pathlib import Path
 
 from crucible.cli import main as crucible
 
-DEMO_SAMPLES = Path(__file__).parent / "demo_data" / "humaneval_samples.jsonl"
+RECIPE = "mission"
 
 
-def step(title: str) -> None:
-    print(f"\n=== {title}", flush=True)
+def load(run: Path, stage: str, name: str) -> dict:
+    return json.loads((run / stage / name).read_text())
 
 
-def run(argv: list[str]) -> None:
-    print("$ crucible " + " ".join(argv), flush=True)
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def interval(lo: float, hi: float) -> str:
+    return f"[{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
+def summary_lines(run: Path) -> tuple[list[str], bool]:
+    """The closing summary, and whether eval0's and eval1's 95 % intervals are disjoint."""
+    base, trained, control = (load(run, s, "summary.json") for s in ("eval0", "eval1", "eval_control"))
+    gain, placebo = load(run, "gain", "compare.json"), load(run, "control_gain", "compare.json")
+    mined, vote = load(run, "mine1", "mine.json"), load(run, "vote1", "vote.json")
+    (lo0, hi0), (lo1, hi1) = base["ci"]["1"], trained["ci"]["1"]
+    disjoint = lo1 > hi0
+    lines = [
+        f"held-out 3-step tasks: {base['n_tasks']} (never trained on or mined), greedy pass@1, 95% intervals",
+        f"  base model              {pct(base['pass@k']['1']):>6} {interval(lo0, hi0)}",
+        f"  after one mined round   {pct(trained['pass@k']['1']):>6} {interval(lo1, hi1)}"
+        f"   intervals {'do not overlap' if disjoint else 'OVERLAP'}",
+        f"  negative control round  {pct(control['pass@k']['1']):>6} {interval(*control['ci']['1'])}",
+        f"paired Δ pass@1 (crucible compare): real {100 * gain['delta']:+.1f} pts {interval(*gain['ci'])}, "
+        f"p = {gain['p_value']:.2g} ({gain['test']})",
+        f"                                    control {100 * placebo['delta']:+.1f} pts "
+        f"{interval(*placebo['ci'])}, p = {placebo['p_value']:.2g}",
+        f"mined: {mined['mined']} distinct verified programs from {mined['samples']} samples of {mined['tasks']} "
+        f"tasks (pass@1 {pct(mined['pass@1'])} {interval(*mined['pass@1_ci'])}); "
+        f"{mined['contaminated']} dropped as contaminated; control {mined['control']}",
+    ]
+    lines.append(f"test-time scaling, trained model, {vote['n']} samples per task at T > 0: "
+                 + ", ".join(f"{name.replace('N', str(vote['n']))} {pct(vote[name]['value'])} "
+                             f"{interval(*vote[name]['ci'])}" for name in ("pass@1", "vote@N", "pass@N")))
+    return lines, disjoint
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="\n".join(__doc__.splitlines()[-2:]))
+    p.add_argument("--out", type=Path, help="run directory (default: a fresh temporary one)")
+    p.add_argument("--recipe", default=RECIPE, help="a run recipe with the mission's stage names (default: %(default)s)")
+    args = p.parse_args(argv)
+    run = args.out or Path(tempfile.mkdtemp(prefix="crucible-demo-"))
+    print(f"the improve loop, from recipe {args.recipe}; results under {run}", flush=True)
     start = time.perf_counter()
-    rc = crucible(argv)
-    if rc != 0:
-        sys.exit(f"demo step failed (exit code {rc})")
-    print(f"({time.perf_counter() - start:.1f} s)")
-
-
-def simulated_puzzle_samples(path: Path, n: int = 8, seed: int = 0) -> Path:
-    """A stand-in for a model (clearly not one): each of n samples per (puzzle, language) is the
-    reference solution with a probability that falls with difficulty and differs by language, else
-    another puzzle's reference (a real program that prints a wrong answer). Every sample is really
-    built, run and graded; only the "model" is simulated, so the curves have something to show."""
-    import random
-
-    from crucible.tasks.puzzles import load_puzzles, reference_files
-
-    rng = random.Random(seed)
-    chance = {"easy": 0.8, "medium": 0.45, "hard": 0.15}
-    skill = {"python": 1.0, "go": 0.7}
-    refs = reference_files()
-    puzzles = load_puzzles()
-    with path.open("w") as f:
-        for i, p in enumerate(puzzles):
-            for lang in skill:
-                wrong = refs[(puzzles[(i + 1) % len(puzzles)]["id"], lang)]
-                for _ in range(n):
-                    right = rng.random() < chance[p["difficulty"]] * skill[lang]
-                    program = (refs[(p["id"], lang)] if right else wrong).read_text()
-                    f.write(json.dumps({"task_id": p["id"], "language": lang,
-                                        "completion": f"```{lang}\n{program}```\n"}) + "\n")
-    return path
-
-
-def main() -> int:
-    out = Path(tempfile.mkdtemp(prefix="crucible-demo-"))
-    print(f"results under {out}")
-
-    step("1. reference self-check: the 164 canonical HumanEval solutions must all pass")
-    run(["eval", "humaneval", "--reference", "--out", str(out / "reference"), "--k", "1", "--no-progress"])
-    summary = json.loads((out / "reference" / "summary.json").read_text())
-    if summary["status_counts"] != {"pass": 164}:
-        sys.exit(f"self-check failed: {summary['status_counts']}")
-
-    step("2. grade right, wrong and hostile completions (none of the hostile ones may pass)")
-    run(["eval", "humaneval", "--samples", str(DEMO_SAMPLES), "--out", str(out / "samples"), "--k", "1",
-         "--no-progress"])
-    rows = [json.loads(line) for line in (out / "samples" / "results.jsonl").read_text().splitlines()]
-    rows.sort(key=lambda r: (int(r["task_id"].split("/")[1]), r["sample_index"]))
-    print(f"{'task':<14}{'verdict':<15}{'sample':<54}detail")
-    for r in rows:
-        print(f"{r['task_id']:<14}{r['status']:<15}{r.get('note', ''):<54}{r['detail'][:70]}")
-    cheats = [r for r in rows if r.get("note", "").startswith("hostile") and r["passed"]]
-    if cheats:
-        sys.exit(f"a hostile sample passed: {cheats}")
-    print("\nno hostile sample passed.")
-
-    step("3. other languages: puzzles in Python and Go from a simulated model, then pass@k curves")
-    samples = simulated_puzzle_samples(out / "puzzle_samples.jsonl")
-    run(["eval", "puzzles", "--samples", str(samples), "--out", str(out / "puzzles"), "--k", "1,2,4,8",
-         "--no-progress"])
-    run(["report", str(out / "puzzles")])
-
-    step("4. train: tokenizer + tiny GPT from scratch on the standard library, then the golf artifact")
-    ckpt, data = out / "tiny", out / "data"
-    # 512-token context (same tokens per step as the recipe's 16 x 128): HumanEval prompts plus the
-    # completion must fit, or the server answers 400 "maximum context length" as OpenAI does.
-    run(["pretrain", "--config", "pretrain_tiny", "--data", str(data), "--out", str(ckpt),
-         "--max-steps", "400", "--seq-len", "512", "--batch-size", "4", "--no-progress"])
-    latest = ckpt / (ckpt / "latest").read_text().strip()
-    run(["golf", "export", str(latest), "--out", str(out / "tiny.golf"), "--data", str(data)])
-
-    step("5. serve the model (OpenAI-compatible) and evaluate it through the endpoint")
-    server = subprocess.Popen([sys.executable, "-m", "crucible", "serve", "--model", f"native:{latest}",
-                               "--name", "tiny", "--port", "0", "--quiet"], stdout=subprocess.PIPE, text=True)
-    try:
-        url = re.search(r"(http://\S+/v1)", server.stdout.readline()).group(1)
-        run(["eval", "humaneval", "--model", f"openai:tiny@{url}", "--limit", "8", "--n", "4", "--temperature",
-             "0.8", "--max-tokens", "96", "--k", "1,4", "--out", str(out / "tiny-eval"), "--no-progress"])
-    finally:
-        server.terminate()
-        server.wait()
-    print(f"\ndemo done; everything is under {out}")
+    code = crucible(["run", args.recipe, "--out", str(run)])
+    minutes = (time.perf_counter() - start) / 60
+    if code != 0:
+        print(f"\ndemo stopped: `crucible run` exited with code {code} after {minutes:.1f} min", file=sys.stderr)
+        return code
+    lines, disjoint = summary_lines(run)
+    print("\n=== a model getting better\n" + "\n".join(lines))
+    print(f"\nreport: {run / 'report.html'}   ({minutes:.1f} min)")
+    if not disjoint:
+        print("the demo's claim FAILED: the 95% intervals overlap", file=sys.stderr)
+        return 1
     return 0
 
 

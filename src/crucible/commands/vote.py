@@ -7,7 +7,8 @@ examples:
 
 Every distinct program runs on the task's vote inputs inside the sandbox (world: inputs apart from
 the hidden tests; puzzles: empty stdin, so the vote is over printed answers); the submitted sample's
-graded verdict counts. Writes DIR/vote.json; the program runs are cached in DIR/vote_behaviours.jsonl.
+graded verdict counts. Writes vote.json and caches the program runs in vote_behaviours.jsonl, in
+--out (default: DIR).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=None, help="programs run in parallel (default: CPU count)")
     p.add_argument("--unsafe-no-sandbox", action="store_true",
                    help="run untrusted code without bubblewrap (prints a warning on every run)")
+    p.add_argument("--out", metavar="OUT", help="where vote.json and the behaviour cache go (default: DIR)")
     p.add_argument("--no-progress", action="store_true")
 
 
@@ -43,11 +45,12 @@ def main(args) -> int:
     from crucible.tasks.common import TaskError
 
     require_sandbox(args.unsafe_no_sandbox)
-    out = Path(args.dir)
+    graded, out = Path(args.dir), Path(args.out or args.dir)
+    out.mkdir(parents=True, exist_ok=True)
     with usage_errors(TaskError, SampleError, JsonlError, ReportError, VoteError):
         suite, _ = load_suite(args.suite, language=args.language, tasks_file=args.tasks, unsafe=args.unsafe_no_sandbox)
-        rows = load_rows(out)
-        samples = read_samples(args.samples or out / "samples.jsonl", suite)
+        rows = load_rows(graded)
+        samples = read_samples(args.samples or graded / "samples.jsonl", suite)
         inputs_of = getattr(suite, "vote_inputs", lambda task_id: [""])  # puzzles read no input
         votes = vote(samples, rows, inputs_of, out, workers=args.workers or os.cpu_count() or 1,
                      unsafe=args.unsafe_no_sandbox, progress=not args.no_progress)

@@ -37,7 +37,7 @@ STATE = "run.json"
 EVAL_RESULTS = "eval_results.jsonl"
 OUT_FILE = {"world": "tasks.jsonl"}          # kinds whose --out is a file inside the stage directory
 RESUME = {"pretrain": ("latest", "--resume")}  # kinds that continue only when told to
-NO_OUT = ("report", "vote", "gate")          # kinds that read directories instead of writing their own
+NO_OUT = ("report", "gate")          # kinds that read directories instead of writing their own
 
 
 class RunError(ValueError):

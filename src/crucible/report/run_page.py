@@ -109,6 +109,7 @@ def training_series(entry: dict) -> dict[str, list[tuple[int, float, float | Non
     out = {"train loss": [(r["step"], r["loss"], None, None) for r in train if r.get("loss") is not None]}
     if entry["kind"] == "pretrain":
         out["val bpb"] = [(r["step"], r["bpb"], r["bpb"] - r["bpb_ci95"], r["bpb"] + r["bpb_ci95"])
+                          if math.isfinite(r.get("bpb_ci95", math.nan)) else (r["step"], r["bpb"], None, None)
                           for r in evals if "bpb" in r]
     else:
         for r in evals:

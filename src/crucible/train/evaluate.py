@@ -26,6 +26,8 @@ import torch
 
 from crucible.train.loss import token_losses
 
+SEGMENT = 64  # tokens per unit of the bpb interval
+
 
 def window_plan(n_tokens: int, window: int, stride: int) -> list[tuple[int, int, int]]:
     """[(start, length, first_scored)]: window reads tokens[start:start+length] and scores its
@@ -73,7 +75,7 @@ def evaluate_bpb(model, tokens, token_bytes, window: int, stride: int | None = N
     model.eval()
     window_nats: list[float] = []
     window_bytes: list[float] = []
-    scored = 0
+    scored = windows = 0
     from tqdm import tqdm
 
     for i in tqdm(range(0, rounds * batch_size, batch_size), desc="eval", disable=not progress, leave=False):
@@ -97,20 +99,27 @@ def evaluate_bpb(model, tokens, token_bytes, window: int, stride: int | None = N
             losses = token_losses(h, model.lm_head.weight, y.to(device), softcap).double().cpu()
             byte_counts = tb[y]
             keep = mask & (byte_counts > 0)
-            window_nats += (losses * keep).sum(dim=1).tolist()
-            window_bytes += (byte_counts * keep).sum(dim=1).tolist()
+            # the interval's units are SEGMENT-token pieces of windows, so a stream shorter than
+            # one window (a tiny validation set) still gets an interval
+            for nats_part, bytes_part in zip((losses * keep).split(SEGMENT, dim=1),
+                                             (byte_counts * keep).split(SEGMENT, dim=1)):
+                window_nats += nats_part.sum(dim=1).tolist()
+                window_bytes += bytes_part.sum(dim=1).tolist()
+            windows += len(rows)
             scored += int(keep.sum())
     model.train(was_training)
     if gather is not None:
-        window_nats, window_bytes, scored = gather(window_nats), gather(window_bytes), sum(gather([scored]))
-    return summarize(window_nats, window_bytes, scored)
+        window_nats, window_bytes = gather(window_nats), gather(window_bytes)
+        scored, windows = sum(gather([scored])), sum(gather([windows]))
+    return {**summarize(window_nats, window_bytes, scored), "windows": windows}
 
 
-def summarize(window_nats: list[float], window_bytes: list[float], scored: int) -> dict:
-    """Totals, bpb, and a 95% interval for bpb from the spread across windows (ratio estimator:
-    Var(R) ~ sum((n_i - R b_i)^2) / (k (k-1) mean(b)^2))."""
-    n = np.asarray(window_nats, dtype=np.float64)
-    b = np.asarray(window_bytes, dtype=np.float64)
+def summarize(segment_nats: list[float], segment_bytes: list[float], scored: int) -> dict:
+    """Totals, bpb, and a 95% interval for bpb from the spread across segments (ratio estimator:
+    Var(R) ~ sum((n_i - R b_i)^2) / (k (k-1) mean(b)^2)); segments with no bytes do not count."""
+    n = np.asarray(segment_nats, dtype=np.float64)
+    b = np.asarray(segment_bytes, dtype=np.float64)
+    n, b = n[b > 0], b[b > 0]
     nats, nbytes, k = float(n.sum()), float(b.sum()), len(n)
     bpb = bits_per_byte(nats, nbytes)
     half = float("nan")
@@ -118,5 +127,5 @@ def summarize(window_nats: list[float], window_bytes: list[float], scored: int) 
         r = nats / nbytes
         var = float(((n - r * b) ** 2).sum()) / (k * (k - 1) * (b.mean() ** 2))
         half = 1.96 * math.sqrt(var) / math.log(2)
-    return {"nats": nats, "bytes": int(nbytes), "tokens": scored, "windows": k,
+    return {"nats": nats, "bytes": int(nbytes), "tokens": scored, "segments": k,
             "loss": nats / scored if scored else float("nan"), "bpb": bpb, "bpb_ci95": half}

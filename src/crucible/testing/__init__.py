@@ -6,7 +6,9 @@ downloaded (the lab's rule: no weights or datasets at run time).
 - `llama`: Hugging Face models: one that has memorized a few texts (`demo_model`, with the toy task
   and chat it knows), and a random `LlamaForCausalLM` with crucible's tokenizer (`save_tiny_llama`);
 - `ray_cluster`: a throw-away Ray cluster of N one-CPU nodes on this machine (`LocalCluster`), stopped
-  process by process.
+  process by process;
+- `scripted_agent`: an OpenAI-compatible server replaying fixed agent replies per SWE instance
+  (`ScriptedAgentServer`, `scripted_replies`).
 
 Importing this package imports neither torch nor transformers (each function does, when called).
 Not covered: fixtures for the sandbox or the graders (their tests build programs inline).
@@ -16,7 +18,8 @@ from crucible.testing.gpt import bigram_gpt, corpus, random_gpt, tokenizer
 from crucible.testing.llama import (DEMO_HUMANEVAL, SMALL_TALK, TOY_CHAT_REPLY, TOY_CONTINUATION, TOY_TASK,
                                     build_tiny_hf_model, demo_model, render_chat, save_tiny_llama)
 from crucible.testing.ray_cluster import LocalCluster
+from crucible.testing.scripted_agent import ScriptedAgentServer, scripted_replies
 
 __all__ = ["bigram_gpt", "corpus", "random_gpt", "tokenizer", "DEMO_HUMANEVAL", "SMALL_TALK", "TOY_CHAT_REPLY",
            "TOY_CONTINUATION", "TOY_TASK", "build_tiny_hf_model", "demo_model", "render_chat", "save_tiny_llama",
-           "LocalCluster"]
+           "LocalCluster", "ScriptedAgentServer", "scripted_replies"]

@@ -59,7 +59,7 @@ def rates(run, n: int, repeats: int) -> list[float]:
 def noop_ms(count: int) -> float:
     """Wall ms per Ray task for a function that does nothing, `count` tasks fanned out."""
     from crucible.scale.fanout import fan_out
-    from crucible.scale.grading import sandbox_problem
+    from crucible.sandbox import sandbox_problem
 
     list(fan_out(sandbox_problem, [True] * 8))  # warm the workers
     start = time.perf_counter()

@@ -164,3 +164,37 @@ def test_bad_recipe_is_exit_2_and_writes_nothing(tmp_path, capsys):
     assert cli(["run", str(bad), "--out", str(tmp_path / "run")]) == 2
     assert "kind 'teleport'" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("argv, takes", [(["eval", "world"], True), (["mine"], True), (["swe", "run"], True),
+                                         (["swe", "grade"], True), (["swe", "build"], False), (["world"], False),
+                                         (["sft"], False), (["compare"], False)])
+def test_ray_goes_only_to_the_commands_that_take_it(argv, takes):
+    from crucible.commands.run import takes_ray
+
+    assert takes_ray(argv) is takes
+
+
+def test_the_runner_adds_ray_once_and_keeps_a_stages_own():
+    from crucible.commands.run import with_ray
+
+    calls = []
+    main = with_ray(lambda argv: calls.append(argv) or 0, "10.0.0.1:6379")
+    main(["eval", "world", "--out", "o"])
+    main(["world", "--out", "o"])
+    main(["swe", "run", "--ray", "auto", "--out", "o"])
+    assert calls[0] == ["eval", "world", "--out", "o", "--ray", "10.0.0.1:6379"]
+    assert calls[1] == ["world", "--out", "o"]
+    assert calls[2] == ["swe", "run", "--ray", "auto", "--out", "o"]
+
+
+def test_where_a_stage_runs_is_not_part_of_its_fingerprint(tmp_path):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[[stage]]\nname = "a"\nkind = "eval"\nsamples = "s.jsonl"\n')
+    local = load_run_recipe(recipe, {"eval"}).stages[0]
+    recipe.write_text('[[stage]]\nname = "a"\nkind = "eval"\nsamples = "s.jsonl"\nray = "auto"\n')
+    on_ray = load_run_recipe(recipe, {"eval"}).stages[0]
+    recipe.write_text('[[stage]]\nname = "a"\nkind = "eval"\nsamples = "t.jsonl"\n')
+    other = load_run_recipe(recipe, {"eval"}).stages[0]
+    assert on_ray.fingerprint == local.fingerprint
+    assert other.fingerprint != local.fingerprint  # the control: a real change still shows

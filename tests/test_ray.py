@@ -8,6 +8,7 @@ and stopped process by process at the end, even when a test fails.
 
 import json
 import os
+import re
 import signal
 import sys
 import threading
@@ -118,14 +119,19 @@ def test_mine_through_ray_keeps_the_rows_of_a_local_run(cluster, tmp_path):
     assert remote["pairs.jsonl"] == local["pairs.jsonl"]
 
 
-def test_swe_grade_through_ray_gives_the_rows_and_report_of_a_local_run(cluster, tmp_path):
+@pytest.fixture(scope="module")
+def swe_instances(tmp_path_factory):
     from crucible.swe.build import build
     from crucible.swe.instances import load
     from crucible.swe.sources import stdlib_sources
 
-    root = tmp_path / "instances"
+    root = tmp_path_factory.mktemp("swe") / "instances"
     build(root, stdlib_sources(["bisect", "colorsys"]), 2, seed=0, progress=False)
-    instances = load(root)
+    return root, load(root)
+
+
+def test_swe_grade_through_ray_gives_the_rows_and_report_of_a_local_run(cluster, swe_instances, tmp_path):
+    root, instances = swe_instances
     preds = tmp_path / "preds.jsonl"  # the gold patch for the first, a no-op for the second
     preds.write_text("".join(json.dumps({"instance_id": i["instance_id"], "model_name_or_path": "check",
                                          "model_patch": i["patch"] if k == 0 else ""}) + "\n"
@@ -139,6 +145,109 @@ def test_swe_grade_through_ray_gives_the_rows_and_report_of_a_local_run(cluster,
     report = json.loads((tmp_path / "ray" / "report.json").read_text())
     assert report["resolved_instances"] == 1
     assert report == json.loads((tmp_path / "local" / "report.json").read_text())
+
+
+def swe_run_files(out, runs: int) -> dict:
+    """Per run: trajectories, predictions and results, sorted by instance; then the run report. What a
+    Ray run must share with a local one; only times differ (wall_s, and unittest's "Ran 6 tests in
+    0.012s" in observations)."""
+    def lines(path, drop=()):
+        kept = [{k: v for k, v in json.loads(line).items() if k not in drop} for line in path.open()]
+        return sorted(re.sub(r" in \d+\.\d+s\b", " in Ts", json.dumps(row, sort_keys=True)) for row in kept)
+    files = {"report.json": json.loads((out / "report.json").read_text())}
+    for r in range(runs):
+        d = out / f"run-{r}"
+        files[f"run-{r}"] = (lines(d / "trajectories.jsonl", drop=("wall_s",)), lines(d / "preds.jsonl"),
+                             lines(d / "results.jsonl"), json.loads((d / "report.json").read_text()))
+    return files
+
+
+def test_swe_run_through_ray_writes_the_rows_of_a_local_run_through_a_killed_worker(cluster, swe_instances,
+                                                                                    tmp_path):
+    from crucible.testing import ScriptedAgentServer, scripted_replies
+
+    root, instances = swe_instances
+    scripts = {i["instance_id"]: scripted_replies(i, submit=k == 0) for k, i in enumerate(instances)}
+    with ScriptedAgentServer(instances, scripts) as server:
+        argv = ["swe", "run", "--model", server.spec, "--instances", str(root), "--runs", "2", "--step-limit", "8",
+                "--no-progress"]
+        assert cli(argv + ["--out", str(tmp_path / "local")]) == 0
+        codes = []
+        driver = threading.Thread(target=lambda: codes.append(cli(argv + ["--out", str(tmp_path / "ray"),
+                                                                          "--ray", cluster.address])))
+        driver.start()
+        killed = []
+        deadline = time.monotonic() + 120
+        while not killed and driver.is_alive() and time.monotonic() < deadline:
+            for pid in cluster.pids("ray::attempt"):  # an agent run in progress on a node
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                break
+            time.sleep(0.05)
+        driver.join(timeout=300)
+    assert killed, "no agent run was seen running"
+    assert codes == [0]
+    local, remote = swe_run_files(tmp_path / "local", 2), swe_run_files(tmp_path / "ray", 2)
+    assert len(remote["run-0"][0]) == len(instances)  # one trajectory per instance: none lost, none twice
+    assert len(remote["run-1"][0]) == len(instances)
+    assert local["report.json"]["resolved_counts"] == {i["instance_id"]: 2 for i in instances}
+    assert remote == local
+
+
+RUN_RECIPE = """
+[[stage]]
+name = "tasks"
+kind = "world"
+levels = "2"
+split = "heldout"
+count = 6
+
+[[stage]]
+name = "ref"
+kind = "eval"
+args = ["world"]
+tasks = "{{tasks}}/tasks.jsonl"
+reference = true
+no_progress = true
+
+[[stage]]
+name = "model"
+kind = "eval"
+args = ["world"]
+tasks = "{{tasks}}/tasks.jsonl"
+samples = "{samples}"
+k = "1"
+no_progress = true
+"""
+
+
+def test_a_recipe_run_with_ray_gives_the_stage_results_of_a_local_run(cluster, tmp_path, monkeypatch, capsys):
+    from crucible.scale import grading
+    from crucible.tasks import world
+
+    tasks = world.generate([2], split="heldout", count=6)
+    samples = tmp_path / "samples.jsonl"  # half solved
+    samples.write_text("".join(json.dumps({"task_id": t.task_id, "completion": t.reference if i % 2 else "print(1)\n"})
+                               + "\n" for i, t in enumerate(tasks)))
+    recipe = tmp_path / "loop.toml"
+    recipe.write_text(RUN_RECIPE.format(samples=samples))
+    fanned = []
+    real_fan_out = grading.fan_out
+    monkeypatch.setattr(grading, "fan_out", lambda *a, **kw: fanned.append(a[0].__name__) or real_fan_out(*a, **kw))
+    assert cli(["run", str(recipe), "--out", str(tmp_path / "local")]) == 0
+    assert fanned == []
+    assert cli(["run", str(recipe), "--out", str(tmp_path / "local"), "--ray", cluster.address]) == 0
+    assert capsys.readouterr().out.count("finished earlier, skipped") == 3  # --ray changed no finished stage
+    assert cli(["run", str(recipe), "--out", str(tmp_path / "ray"), "--ray", cluster.address]) == 0
+    assert fanned == ["grade_batch", "grade_batch"]  # both eval stages graded on the cluster; world took no --ray
+    for stage in ("ref", "model"):
+        local, remote = tmp_path / "local" / stage, tmp_path / "ray" / stage
+        assert by_identity(rows(remote)) == by_identity(rows(local))
+        assert json.loads((remote / "summary.json").read_text()) == json.loads((local / "summary.json").read_text())
+    metrics = {run: [json.loads(line)["metrics"] for line in (tmp_path / run / "eval_results.jsonl").open()]
+               for run in ("local", "ray")}
+    assert len(metrics["local"]) == 3  # one row per stage: the --ray re-run recorded nothing new
+    assert metrics["ray"] == metrics["local"]
 
 
 def test_a_killed_driver_resumes_from_its_files(cluster, tmp_path):
@@ -198,13 +307,13 @@ def test_a_node_without_bubblewrap_answers_infrastructure_errors(monkeypatch):
     from crucible.scale import grading
 
     monkeypatch.setattr(crucible.sandbox, "bwrap_path", lambda: None)
-    grading._sandbox_problem.cache_clear()
+    crucible.sandbox._sandbox_problem.cache_clear()
     suite, references = load_suite("humaneval", limit=2)
     batch = [(suite.program_key(s), s) for s in references()]
     try:
         got = grading.grade_batch(suite, batch)
     finally:
-        grading._sandbox_problem.cache_clear()
+        crucible.sandbox._sandbox_problem.cache_clear()
     assert [key for key, _ in got] == [key for key, _ in batch]
     assert {v.status for _, v in got} == {"sandbox_error"}
     assert all("bubblewrap" in v.detail for _, v in got)

@@ -11,8 +11,6 @@ instance through `crucible swe run`, whose trajectory becomes SFT data.
 import json
 import shutil
 import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -27,11 +25,11 @@ from crucible.swe.instances import load, repo_dir
 from crucible.swe.sources import directory, stdlib_sources
 from crucible.swe.testlog import parse
 from crucible.swe.workspace import Workspace
+from crucible.testing.scripted_agent import SUBMIT, ScriptedAgentServer, scripted_replies
 
 pytestmark = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is required (make setup installs it)")
 
 N = 4
-SUBMIT = "```bash\necho COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT && git add -A && git diff --cached\n```"
 
 
 @pytest.fixture(scope="module")
@@ -247,48 +245,13 @@ def test_a_directory_source_builds_instances(tmp_path):
 # --- the agent, driven by a scripted OpenAI-compatible server ---------------------------------------
 
 
-def scripted_replies(instance, *, submit: bool) -> list[str]:
-    fix = (f"THOUGHT: apply the fix.\n```bash\ncat > /tmp/fix.diff <<'CRUCIBLE_EOF'\n{instance['patch']}"
-           "CRUCIBLE_EOF\ngit apply /tmp/fix.diff && echo applied\n```")
-    replies = ["THOUGHT: look around.\n```bash\nls && git status --short\n```",
-               "I will just think about it.",  # a format error: answered with a reminder
-               fix, f"```bash\n{instance['test_cmd']} 2>&1 | tail -3\n```"]
-    return replies + ([SUBMIT] if submit else [])
-
-
 @pytest.fixture(scope="module")
 def scripted_server(built):
     """Replays fixed replies: which script by the task in the first user turn, which reply by turn."""
     _, instances, _ = built
     scripts = {i["instance_id"]: scripted_replies(i, submit=k == 0) for k, i in enumerate(instances[:2])}
-    seen = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *a):
-            pass
-
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            messages = body["messages"]
-            instance = next(i for i in instances if i["problem_statement"].strip() in messages[1]["content"])
-            turn = sum(m["role"] == "assistant" for m in messages)
-            script = scripts[instance["instance_id"]]
-            seen.append(messages)
-            text = script[turn] if turn < len(script) else "no more commands"
-            data = json.dumps({"choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                                            "finish_reason": "stop"}]}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1", seen
-    httpd.shutdown()
-    httpd.server_close()
+    with ScriptedAgentServer(instances, scripts) as server:
+        yield server.url, server.seen
 
 
 @pytest.fixture(scope="module")
@@ -389,3 +352,35 @@ def test_a_native_model_drives_the_agent_through_its_chat_template(built, tmp_pa
     assert trajectory["model_patch"] == ""
     assert rows(out / "run-0" / "results.jsonl")[0]["resolved"] is False
     assert rows(out / "run-0" / "results.jsonl")[0]["error"] is None
+
+
+def test_a_machine_that_cannot_sandbox_answers_errors_not_verdicts(built, scripted_server, tmp_path, monkeypatch):
+    """What a Ray node without bubblewrap does with agent runs: an error row per instance, no
+    prediction, no model call, nothing counted as unresolved or as an empty patch."""
+    import crucible.sandbox
+    from crucible.generate.registry import load_backend
+    from crucible.swe.agent import AgentConfig
+    from crucible.swe.runs import run_agent
+
+    root, instances, _ = built
+    url, seen = scripted_server
+    before = len(seen)
+    monkeypatch.setattr(crucible.sandbox, "bwrap_path", lambda: None)
+    crucible.sandbox._sandbox_problem.cache_clear()
+    backend = load_backend(f"openai:scripted@{url}")
+    try:
+        report = run_agent(backend, root, instances[:2], tmp_path / "run", AgentConfig(step_limit=8),
+                           spec=f"openai:scripted@{url}", progress=False)
+    finally:
+        backend.close()
+        crucible.sandbox._sandbox_problem.cache_clear()
+    summary = json.loads((tmp_path / "run" / "run-0" / "report.json").read_text())
+    trajectories = rows(tmp_path / "run" / "run-0" / "trajectories.jsonl")
+    assert len(seen) == before
+    assert {t["exit_status"] for t in trajectories} == {"sandbox_error"}
+    assert all("bubblewrap" in t["detail"] for t in trajectories)
+    assert summary["error_instances"] == 2
+    assert summary["empty_patch_instances"] == 0
+    assert summary["unresolved_instances"] == 0
+    assert report["runs"][0]["errors"] == 2
+    assert not (tmp_path / "run" / "run-0" / "preds.jsonl").exists()

@@ -5,6 +5,7 @@ examples:
   crucible swe build --out swe/mine --source ~/src/proj --test-cmd "python3 -m unittest -v" --n 10
   crucible swe run --model native:ckpt/ --instances swe/inst --out runs/swe --runs 3
   crucible swe run --model openai:m@http://127.0.0.1:8000/v1 --instances swe/inst --out runs/o --workers 4
+  crucible swe run --model native:/shared/ckpt --instances /shared/inst --out runs/r --runs 5 --ray auto
   crucible swe grade --instances swe/inst --predictions preds.jsonl --out runs/graded
   crucible swe grade --instances /shared/inst --predictions preds.jsonl --out runs/g --ray auto  # docs/scale.md
   crucible swe trajectories runs/swe --resolved-only --out traj.jsonl   # then: crucible sft --data traj.jsonl
@@ -45,11 +46,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--step-limit", type=int, default=30, help="model turns per instance (default 30)")
     r.add_argument("--time-limit", type=float, default=600.0, help="seconds per instance (default 600)")
     r.add_argument("--command-timeout", type=float, default=30.0, help="CPU seconds per command (default 30)")
-    r.add_argument("--workers", type=int, default=1, help="instances worked on at once")
+    r.add_argument("--workers", type=int, default=1, help="instances worked on at once (--ray: the cluster's CPUs)")
     r.add_argument("--max-tokens", type=int, default=1024, help="per model turn")
     r.add_argument("--temperature", type=float, default=0.0)
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--limit", type=int, help="only the first N instances")
+    add_ray_argument(r)
 
     g = sub.add_parser("grade", help="grade SWE-bench-style predictions JSONL")
     g.add_argument("--instances", required=True, metavar="INSTANCES")
@@ -139,17 +141,26 @@ def _run(args) -> int:
         check_settings(Path(args.out), run_settings(args.model, config, args.seed))
     except (BackendError, SettingsMismatch) as e:
         raise UsageError(str(e)) from None
-    require_sandbox(args.unsafe_no_sandbox)
-    try:
-        backend = load_backend(args.model)
-    except BackendError as e:
-        raise UsageError(str(e)) from None
-    try:
-        report = run_agent(backend, Path(args.instances), instances, Path(args.out), config, spec=args.model,
-                           runs=args.runs, seed=args.seed, workers=args.workers, unsafe=args.unsafe_no_sandbox,
-                           progress=not args.no_progress)
-    finally:
-        backend.close()
+    if not args.ray or args.unsafe_no_sandbox:  # with --ray, each node's sandbox failure is an error row
+        require_sandbox(args.unsafe_no_sandbox)
+    with ray_session(args.ray):
+        fan = None
+        try:
+            if args.ray:  # a replica per GPU (per node for openai:); INSTANCES at the same path on every node
+                from crucible.scale.fanout import fan_out as fan
+                from crucible.scale.sampling import RayBackend
+
+                backend = RayBackend(args.model)
+            else:
+                backend = load_backend(args.model)
+        except BackendError as e:
+            raise UsageError(str(e)) from None
+        try:
+            report = run_agent(backend, Path(args.instances).resolve(), instances, Path(args.out), config,
+                               spec=args.model, runs=args.runs, seed=args.seed, workers=args.workers,
+                               unsafe=args.unsafe_no_sandbox, progress=not args.no_progress, fan=fan)
+        finally:
+            backend.close()
     print(render_runs(report))
     return 0
 

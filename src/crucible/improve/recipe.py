@@ -18,7 +18,10 @@
     gates = ["pass@1 >= 0.05"]            # checked on this stage's results (crucible.improve.gates)
 
 Flags: a string or number becomes `--key value`, true becomes `--key`, false is left out, a list
-repeats the flag. The runner adds `--out RUN/<name>` (world: `--out RUN/<name>/tasks.jsonl`).
+repeats the flag. The runner adds `--out RUN/<name>` (world: `--out RUN/<name>/tasks.jsonl`), and
+`crucible run --ray ADDRESS` adds `--ray ADDRESS` to the stages whose command takes it; a stage may
+set `ray = "auto"` itself. `ray` is not part of a stage's fingerprint: moving a finished stage's
+recipe onto a cluster, or off it, does not redo it.
 Two kinds are the runner's own: `compare` (keys `a` and `b`: two eval directories; writes
 compare.json) and `gate` (key `metrics`: result files or directories to read). Retrain-from-base
 versus continue is a `[vars]` switch: point the next round's `model` at the base or at the last round.
@@ -41,6 +44,7 @@ from crucible.improve.gates import GateError, parse_gate
 
 OWN_KINDS = ("compare", "gate")
 RESERVED = ("name", "kind", "args", "gates")
+MACHINE = ("ray",)  # flags that say where a stage runs, not what it computes
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w-]*)\}")
 STAGE_NAME = re.compile(r"[A-Za-z_][\w-]*")
 
@@ -60,8 +64,9 @@ class Stage:
 
     @property
     def fingerprint(self) -> str:
-        """What the stage's output depends on: not its gates (they are checked again on every run)."""
-        raw = {"kind": self.kind, "args": self.args, "flags": self.flags}
+        """What the stage's output depends on: not its gates (they are checked again on every run),
+        nor where it runs (MACHINE flags: a Ray run gives the rows a local one does)."""
+        raw = {"kind": self.kind, "args": self.args, "flags": tuple(f for f in self.flags if f[0] not in MACHINE)}
         return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def table(self) -> dict:

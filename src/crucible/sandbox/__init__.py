@@ -27,6 +27,7 @@ and RLIMIT_NPROC bounds how many there are).
 
 from __future__ import annotations
 
+import functools
 import os
 import selectors
 import shutil
@@ -112,6 +113,22 @@ def check_available() -> None:
             f"({probe.stderr.strip() or probe.detail}). Fix: allow unprivileged user namespaces "
             "(sysctl kernel.unprivileged_userns_clone=1 / user.max_user_namespaces>0), "
             "or pass --unsafe-no-sandbox.")
+
+
+def sandbox_problem(unsafe: bool) -> str | None:
+    """Why this machine cannot sandbox programs, or None (always None with `unsafe`). Checked once
+    per process: a Ray worker asks before it grades or runs an agent, and answers infrastructure
+    errors instead of verdicts when it cannot (crucible.scale, crucible.swe.runs)."""
+    return None if unsafe else _sandbox_problem()
+
+
+@functools.cache
+def _sandbox_problem() -> str | None:
+    try:
+        check_available()
+    except SandboxUnavailable as e:
+        return str(e)
+    return None
 
 
 def require_sandbox(unsafe: bool) -> None:

@@ -17,12 +17,12 @@ judges, about 0.3 s; batches of BATCH programs amortise it).
 
 from __future__ import annotations
 
-import functools
 import socket
 from contextlib import nullcontext
 from dataclasses import dataclass
 
 from crucible.grade import Verdict
+from crucible.sandbox import sandbox_problem
 from crucible.scale.fanout import fan_out
 
 BATCH = 16  # programs per Ray task
@@ -73,19 +73,3 @@ def grade_batch(suite, batch: list[tuple[str, dict]]) -> list[tuple[str, Verdict
     if why is not None:
         return [(key, Verdict("sandbox_error", f"node {socket.gethostname()}: {why}")) for key, _ in batch]
     return list(suite.grade(batch, 1))
-
-
-def sandbox_problem(unsafe: bool) -> str | None:
-    """Why this node cannot sandbox programs (checked once per worker process), or None."""
-    return None if unsafe else _sandbox_problem()
-
-
-@functools.cache
-def _sandbox_problem() -> str | None:
-    from crucible.sandbox import SandboxUnavailable, check_available
-
-    try:
-        check_available()
-    except SandboxUnavailable as e:
-        return str(e)
-    return None

@@ -13,6 +13,10 @@ A replica whose process dies is restarted (it reloads the model) and the calls i
 retried (`max_restarts`, `max_task_retries`); a call is a pure function of (prompt, params, seed),
 so a retried one returns what the first would have. Not covered: streaming text (`on_text`) from
 a replica, placing replicas on chosen nodes, and several GPUs per replica (tensor parallelism).
+
+Shipped to a Ray task (pickled: the replicas' handles, not the models), it calls the replicas on
+that task's node, or any replica when its node has none: `crucible swe run --ray` runs each agent
+loop as a task that talks to the model next to it.
 """
 
 from __future__ import annotations
@@ -33,6 +37,11 @@ class Replica:
 
     def concurrency(self) -> int:
         return self.backend.concurrency
+
+    def node(self) -> str:
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
 
     def batches(self) -> bool:
         return hasattr(self.backend, "complete_many")
@@ -68,14 +77,30 @@ class RayBackend:
             self.close()
             raise BackendError(f"a replica could not load {spec}: {getattr(e, 'cause', None) or e}") from None
         self.concurrency = sum(widths)
+        self.nodes = ray.get([r.node.remote() for r in self.replicas])
+        self.batching = all(ray.get([r.batches.remote() for r in self.replicas]))
+        self._ready(range(len(self.replicas)))
+
+    def _ready(self, preferred) -> None:
+        self.preferred = list(preferred)  # the replicas calls go to (the least busy of them)
         self.busy = [0] * len(self.replicas)
         self.lock = threading.Lock()
-        if all(ray.get([r.batches.remote() for r in self.replicas])):
+        if self.batching:
             self.complete_many = self._complete_many
+
+    def __getstate__(self) -> dict:
+        return {"spec": self.spec, "replicas": self.replicas, "nodes": self.nodes, "concurrency": self.concurrency,
+                "batching": self.batching}
+
+    def __setstate__(self, state: dict) -> None:  # inside a Ray task: prefer the replicas of this node
+        self.__dict__.update(state)
+        self.ray = import_ray()
+        here = self.ray.get_runtime_context().get_node_id()
+        self._ready([i for i, node in enumerate(self.nodes) if node == here] or range(len(self.replicas)))
 
     def _call(self, method: str, *args):
         with self.lock:
-            i = min(range(len(self.replicas)), key=self.busy.__getitem__)
+            i = min(self.preferred, key=self.busy.__getitem__)
             self.busy[i] += 1
         try:
             return self.ray.get(getattr(self.replicas[i], method).remote(*args))

@@ -95,15 +95,13 @@ def grade_predictions(root: Path, instances: list[dict], predictions: dict[str, 
     done = {r["instance_id"] for r in read_jsonl(out / RESULTS)}
     todo = [i for i in instances if i["instance_id"] in predictions and i["instance_id"] not in done]
     jobs = [(i, predictions[i["instance_id"]].get("model_patch")) for i in todo]
-    graded = (fan or _threads(workers))(grade_job, jobs, shared=(root, limits, unsafe))
+    graded = (fan or local_fan(workers))(grade_job, jobs, shared=(root, limits, unsafe))
     for index, (report, log) in tqdm(graded, total=len(todo), desc="swe grade", unit="instance",
                                      disable=not progress):
         iid = todo[index]["instance_id"]
         pred = predictions[iid]
         _write_logs(out, iid, report, pred.get("model_patch"), log)  # the driver alone writes
-        append_jsonl(out / RESULTS, {"instance_id": iid, "model_name_or_path": pred.get("model_name_or_path", ""),
-                                     **{k: report[k] for k in ("resolved", "error", "patch_exists",
-                                                               "patch_successfully_applied")}})
+        append_result(out, iid, pred.get("model_name_or_path", ""), report)
     summary = run_report(instances, read_jsonl(out / RESULTS))
     (out / REPORT).write_text(json.dumps(summary, indent=2) + "\n")
     return summary
@@ -115,7 +113,14 @@ def grade_job(root: Path, limits: Limits, unsafe: bool, job: tuple[dict, str | N
     return grade_patch(root, instance, patch, limits=limits, unsafe=unsafe)
 
 
-def _threads(workers: int):
+def append_result(out: Path, iid: str, model: str, report: dict) -> None:
+    """One results.jsonl row from an instance's report."""
+    append_jsonl(out / RESULTS, {"instance_id": iid, "model_name_or_path": model,
+                                 **{k: report[k] for k in ("resolved", "error", "patch_exists",
+                                                           "patch_successfully_applied")}})
+
+
+def local_fan(workers: int):
     """A `fan` over `workers` threads on this machine, in the jobs' order."""
     def fan(fn, jobs, shared=()):
         with ThreadPoolExecutor(max(1, workers)) as pool:
@@ -134,7 +139,7 @@ def run_report(instances: list[dict], results: list[dict]) -> dict:
         "resolved_ids": [r["instance_id"] for r in graded if r["resolved"]],
         "unresolved_ids": [r["instance_id"] for r in graded if not r["resolved"] and not r["error"]
                            and r["patch_exists"]],
-        "empty_patch_ids": [r["instance_id"] for r in graded if not r["patch_exists"]],
+        "empty_patch_ids": [r["instance_id"] for r in graded if not r["patch_exists"] and not r["error"]],
         "not_applied_ids": [r["instance_id"] for r in graded if r["patch_exists"]
                             and not r["patch_successfully_applied"] and not r["error"]],
         "error_ids": [r["instance_id"] for r in graded if r["error"]],

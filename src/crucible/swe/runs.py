@@ -1,9 +1,15 @@
 """Run the agent over instances K times and grade every run (`crucible swe run`).
 
 RUN/run-r/ holds one run (seed S + r): trajectories.jsonl (one agent run per instance, appended as
-each ends), preds.jsonl (SWE-bench predictions made from them), and what grading writes there
-(`crucible.swe.grade`). A re-run with the same RUN runs only the instances a run lacks; RUN/config.json
-records the model and agent settings, and a RUN made with other settings is refused.
+each ends), preds.jsonl (SWE-bench predictions made from them before grading), and what grading
+writes there (`crucible.swe.grade`). A re-run with the same RUN runs only the instances a run lacks;
+RUN/config.json records the model and agent settings, and a RUN made with other settings is refused.
+
+Every missing (run, instance) agent run goes out at once through a `fan` (threads here, or Ray
+tasks with `--ray`: each runs the agent loop and its commands in the sandbox of its node, the
+model on a replica next to it); only this process writes, as each comes back, so a cluster run
+writes the rows a local one does. A machine that cannot sandbox answers an infrastructure error
+(exit_status sandbox_error, an `error` row when graded), never a trajectory a verdict is drawn from.
 
 RUN/report.json: per run the resolved rate with its bootstrap interval, then across runs
 pass@1 = mean ± σ of the runs' rates with a t-interval for the mean (variance reduced: every
@@ -16,7 +22,7 @@ Not covered: resampling only the failed runs, or mixing runs made with different
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
+import socket
 from dataclasses import asdict
 from pathlib import Path
 
@@ -25,11 +31,13 @@ from crucible.eval.sampling import task_seed
 from crucible.eval.settings import settings
 from crucible.io import atomic_write
 from crucible.metrics import pass_at_k_table
+from crucible.sandbox import sandbox_problem
 from crucible.swe.agent import AgentConfig, solve
-from crucible.swe.grade import RESULTS, grade_predictions
+from crucible.swe.grade import RESULTS, append_result, grade_predictions, local_fan
 from crucible.swe.instances import append_jsonl, read_jsonl
 
 TRAJECTORIES, PREDICTIONS, CONFIG, REPORT = "trajectories.jsonl", "preds.jsonl", "config.json", "report.json"
+SANDBOX_ERROR = "sandbox_error"  # exit_status of an agent run whose machine could not sandbox it
 
 
 class SettingsMismatch(ValueError):
@@ -52,42 +60,78 @@ def check_settings(out: Path, wanted: dict) -> None:
         raise SettingsMismatch(f"{path}: {out} was run with other settings ({'; '.join(diff)}); use another --out")
 
 
-def run_once(backend, root: Path, instances: list[dict], out: Path, config: AgentConfig, *, model: str,
-             seed: int | None, workers: int, unsafe: bool, progress: bool) -> dict:
-    """One agent run over every instance into `out`, then its grading summary."""
+def attempt(backend, root: Path, config: AgentConfig, unsafe: bool, job: tuple[dict, int | None]) -> dict:
+    """One agent run, job = (instance, seed): a trajectory row. Pure (a fresh workspace, no file kept),
+    so it may run anywhere; where the machine cannot sandbox, an infrastructure error, not a run."""
+    instance, seed = job
+    why = sandbox_problem(unsafe)
+    if why is not None:
+        return {"instance_id": instance["instance_id"], "messages": [], "exit_status": SANDBOX_ERROR,
+                "detail": f"node {socket.gethostname()}: {why}", "steps": 0, "salvaged": False,
+                "model_patch": None, "wall_s": 0.0}
+    return solve(backend, root, instance, config, seed=seed, unsafe=unsafe)
+
+
+def run_attempts(backend, root: Path, instances: list[dict], dirs: list[Path], seeds: list[int | None],
+                 config: AgentConfig, *, model: str, workers: int, unsafe: bool, progress: bool, fan=None) -> None:
+    """Every (run, instance) agent run that a run directory lacks, through `fan` (default: `workers`
+    threads here; crucible.scale.fanout.fan_out puts them on a Ray cluster); this process alone
+    appends each trajectory as it comes back."""
     from tqdm import tqdm
 
-    out.mkdir(parents=True, exist_ok=True)
-    done = {r["instance_id"] for r in read_jsonl(out / TRAJECTORIES)}
-    todo = [i for i in instances if i["instance_id"] not in done]
+    jobs, places = [], []
+    for d, s in zip(dirs, seeds):
+        d.mkdir(parents=True, exist_ok=True)
+        done = {r["instance_id"] for r in read_jsonl(d / TRAJECTORIES)}
+        for i in instances:
+            if i["instance_id"] not in done:
+                jobs.append((i, None if s is None else task_seed(s, i["instance_id"], 0)))
+                places.append((d, s))
+    finished = (fan or local_fan(workers))(attempt, jobs, shared=(backend, root, config, unsafe))
+    for index, row in tqdm(finished, total=len(jobs), desc="swe run", unit="agent run", disable=not progress):
+        d, s = places[index]
+        append_jsonl(d / TRAJECTORIES, {**row, "model_name_or_path": model, "seed": s})
 
-    def one(instance):
-        s = None if seed is None else task_seed(seed, instance["instance_id"], 0)
-        return solve(backend, root, instance, config, seed=s, unsafe=unsafe)
 
-    with ThreadPoolExecutor(max(1, workers)) as pool:
-        for row in tqdm(pool.map(one, todo), total=len(todo), desc=f"swe run {out.name}", unit="instance",
-                        disable=not progress):
-            append_jsonl(out / TRAJECTORIES, {**row, "model_name_or_path": model, "seed": seed})
-            append_jsonl(out / PREDICTIONS, {"instance_id": row["instance_id"], "model_name_or_path": model,
-                                             "model_patch": row["model_patch"]})
-    predictions = {r["instance_id"]: r for r in read_jsonl(out / PREDICTIONS)}
-    return grade_predictions(root, instances, predictions, out, workers=workers, unsafe=unsafe, progress=progress)
+def grade_run(root: Path, instances: list[dict], d: Path, *, workers: int, unsafe: bool, progress: bool,
+              fan=None) -> dict:
+    """preds.jsonl from the run's trajectories (caught up after a kill), then grading. An agent run
+    that could not sandbox is an error row, never a verdict, and no prediction."""
+    have = {r["instance_id"] for r in read_jsonl(d / PREDICTIONS)}
+    graded = {r["instance_id"] for r in read_jsonl(d / RESULTS)}
+    predictions = {}
+    for row in read_jsonl(d / TRAJECTORIES):
+        iid, model = row["instance_id"], row["model_name_or_path"]
+        if row["exit_status"] == SANDBOX_ERROR:
+            if iid not in graded:
+                append_result(d, iid, model, {"resolved": False, "patch_exists": False,
+                                              "patch_successfully_applied": False,
+                                              "error": f"the agent could not run: {row['detail']}"})
+            continue
+        predictions[iid] = {"instance_id": iid, "model_name_or_path": model, "model_patch": row["model_patch"]}
+        if iid not in have:
+            append_jsonl(d / PREDICTIONS, predictions[iid])
+    return grade_predictions(root, instances, predictions, d, workers=workers, unsafe=unsafe, progress=progress,
+                             fan=fan)
 
 
 def run_agent(backend, root: Path, instances: list[dict], out: Path, config: AgentConfig, *, spec: str,
               runs: int = 1, seed: int | None = 0, workers: int = 1, unsafe: bool = False,
-              progress: bool = True) -> dict:
+              progress: bool = True, fan=None) -> dict:
+    """Every agent run, then each run graded, then RUN/report.json. `fan`: how agent runs and
+    grading jobs run (see `run_attempts`)."""
     out = Path(out)
     wanted = run_settings(spec, config, seed)
     check_settings(out, wanted)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write(out / CONFIG, json.dumps(wanted, indent=2) + "\n")
-    model = wanted["model"]
     seeds = [None if seed is None else seed + r for r in range(runs)]
-    summaries = [run_once(backend, root, instances, out / f"run-{r}", config, model=model, seed=s,
-                          workers=workers, unsafe=unsafe, progress=progress) for r, s in enumerate(seeds)]
-    results = [read_jsonl(out / f"run-{r}" / RESULTS) for r in range(runs)]
+    dirs = [out / f"run-{r}" for r in range(runs)]
+    run_attempts(backend, root, instances, dirs, seeds, config, model=wanted["model"], workers=workers,
+                 unsafe=unsafe, progress=progress, fan=fan)
+    summaries = [grade_run(root, instances, d, workers=workers, unsafe=unsafe, progress=progress, fan=fan)
+                 for d in dirs]
+    results = [read_jsonl(d / RESULTS) for d in dirs]
     report = across_runs(instances, summaries, results, seeds)
     atomic_write(out / REPORT, json.dumps(report, indent=2) + "\n")
     return report

@@ -8,7 +8,9 @@ downloaded (the lab's rule: no weights or datasets at run time).
 - `scripted`: `ScriptedModel`, a stand-in for a served model that replays fixed replies turn by turn
   (agent clients against `crucible serve`: run a command, then submit);
 - `ray_cluster`: a throw-away Ray cluster of N one-CPU nodes on this machine (`LocalCluster`), stopped
-  process by process.
+  process by process;
+- `scripted_agent`: an OpenAI-compatible server replaying fixed agent replies per SWE instance
+  (`ScriptedAgentServer`, `scripted_replies`).
 
 Importing this package imports neither torch nor transformers (each function does, when called).
 Not covered: fixtures for the sandbox or the graders (their tests build programs inline).
@@ -19,7 +21,8 @@ from crucible.testing.llama import (DEMO_HUMANEVAL, SMALL_TALK, TOY_CHAT_REPLY, 
                                     build_tiny_hf_model, demo_model, render_chat, save_tiny_llama)
 from crucible.testing.ray_cluster import LocalCluster
 from crucible.testing.scripted import ScriptedModel
+from crucible.testing.scripted_agent import ScriptedAgentServer, scripted_replies
 
 __all__ = ["bigram_gpt", "corpus", "random_gpt", "tokenizer", "DEMO_HUMANEVAL", "SMALL_TALK", "TOY_CHAT_REPLY",
            "TOY_CONTINUATION", "TOY_TASK", "build_tiny_hf_model", "demo_model", "render_chat", "save_tiny_llama",
-           "LocalCluster", "ScriptedModel"]
+           "LocalCluster", "ScriptedModel", "ScriptedAgentServer", "scripted_replies"]

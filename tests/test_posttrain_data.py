@@ -225,3 +225,56 @@ def test_one_micro_batch_of_8_equals_4_of_2():
     assert len(set(counts)) > 1               # the case where averaging per micro-batch would differ
     assert updates[0].abs().max() > 0
     assert torch.allclose(updates[0], updates[1], atol=1e-6)
+
+
+# -- the head runs on trained positions only ---------------------------------------------------------
+
+def _full_logits(policy, batch, model):
+    if policy.kind == "native":
+        return model.logits(model.hidden(batch.input_ids, segments=batch.segments))
+    return model(input_ids=batch.input_ids, position_ids=batch.position_ids, use_cache=False).logits
+
+
+@pytest.mark.parametrize("kind", ["native", "hf"])
+def test_loss_and_logprobs_on_trained_positions_equal_the_full_logits(kind, tmp_path):
+    """sft_loss_sum and token_logprobs gather the trained positions before the head; the loss, its
+    gradient and the log-probs must equal those from the model's full logits (padded and packed)."""
+    import torch.nn.functional as F
+
+    from crucible.posttrain.policy import load_policy
+    from crucible.testing import save_tiny_llama
+
+    if kind == "native":
+        random_gpt(TOK).save_pretrained(tmp_path / "m", TOK)
+    else:
+        save_tiny_llama(tmp_path / "m", TOK)
+    policy = load_policy(f"{kind}:{tmp_path / 'm'}", device="cpu")
+    model = policy.model
+    docs = _docs(6, seed=3)
+    for batch in (pack.collate([[0], [1], [2]], docs, pad_id=0), pack.collate([[0, 1, 2], [3, 4], [5]], docs, pad_id=0)):
+        model.zero_grad()
+        ours = policy.sft_loss_sum(batch)
+        ours.backward()
+        grads = [p.grad.clone() for p in model.parameters()]
+        model.zero_grad()
+        logits = _full_logits(policy, batch, model).float()
+        full = F.cross_entropy(logits.view(-1, logits.size(-1)), batch.targets.view(-1), ignore_index=-1, reduction="sum")
+        full.backward()
+        assert torch.allclose(ours, full, rtol=1e-5)
+        assert all(torch.allclose(g, p.grad, atol=1e-5) for g, p in zip(grads, model.parameters()))
+        with torch.no_grad():
+            lp = policy.token_logprobs(batch, temperature=0.7)
+            expected = torch.log_softmax(_full_logits(policy, batch, model).float() / 0.7, -1)
+            valid = batch.targets != -1
+            expected = expected.gather(-1, torch.where(valid, batch.targets, 0)[..., None]).squeeze(-1) * valid
+        assert torch.allclose(lp, expected, atol=1e-5)
+
+
+def test_a_padded_row_reads_to_transformers_as_unpacked():
+    """Padding continues the last document's positions: one document per row needs no mask."""
+    from transformers.masking_utils import find_packed_sequence_indices
+
+    docs = _docs(3, seed=4)
+    padded = pack.collate([[0], [1], [2]], docs, pad_id=0)
+    assert find_packed_sequence_indices(padded.position_ids) is None
+    assert find_packed_sequence_indices(pack.collate([[0, 1], [2]], docs, pad_id=0).position_ids) is not None

@@ -278,3 +278,31 @@ def test_a_padded_row_reads_to_transformers_as_unpacked():
     padded = pack.collate([[0], [1], [2]], docs, pad_id=0)
     assert find_packed_sequence_indices(padded.position_ids) is None
     assert find_packed_sequence_indices(pack.collate([[0, 1], [2]], docs, pad_id=0).position_ids) is not None
+
+
+def test_a_fused_adamw_step_refreshes_the_decode_cache():
+    """Post-training's AdamW is fused, whose kernel leaves version counters alone; the loop bumps
+    them, so the GPT's no-grad decode logits (what GRPO samples from) follow the update."""
+    from crucible.posttrain.config import SFTConfig
+    from crucible.posttrain.policy import Policy
+    from crucible.posttrain.run import adamw
+    from crucible.train import dist, loop
+
+    model = random_gpt(TOK).train()
+    policy = Policy("native", model, TOK, "unused")
+    cfg = SFTConfig(model="x", data=["x"], out="unused", batch_size=2, max_steps=1, lr=1e-2)
+    state = loop.setup(cfg, model, lambda m, b: policy.sft_loss_sum(b, m) / b.n_tokens, dist.init("cpu"),
+                       write_model=None)
+    state.optimizers = [adamw(model, cfg)]
+    assert state.optimizers[0].param_groups[0]["fused"]
+    h = torch.randn(3, model.config.n_embd)
+    with torch.no_grad(), model.decoding():
+        before = model.logits(h)                       # builds the decode cache
+    batch = pack.collate([[0], [1]], _docs(2, seed=5), pad_id=0)
+    loop.train_step(state, [loop.MicroBatch(batch, batch.n_tokens, 0)])
+    with torch.no_grad(), model.decoding():
+        after = model.logits(h)
+    with torch.no_grad():
+        exact = model.logits(h)                        # the plain head
+    assert not torch.allclose(before, after)
+    assert torch.allclose(after, exact, atol=1e-5)

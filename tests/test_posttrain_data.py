@@ -235,7 +235,7 @@ def _full_logits(policy, batch, model):
     return model(input_ids=batch.input_ids, position_ids=batch.position_ids, use_cache=False).logits
 
 
-@pytest.mark.parametrize("kind", ["native", "hf"])
+@pytest.mark.parametrize("kind", ["native", "hf", "hf-lora"])
 def test_loss_and_logprobs_on_trained_positions_equal_the_full_logits(kind, tmp_path):
     """sft_loss_sum and token_logprobs gather the trained positions before the head; the loss, its
     gradient and the log-probs must equal those from the model's full logits (padded and packed)."""
@@ -248,20 +248,28 @@ def test_loss_and_logprobs_on_trained_positions_equal_the_full_logits(kind, tmp_
         random_gpt(TOK).save_pretrained(tmp_path / "m", TOK)
     else:
         save_tiny_llama(tmp_path / "m", TOK)
-    policy = load_policy(f"{kind}:{tmp_path / 'm'}", device="cpu")
+    policy = load_policy(f"{kind.split('-')[0]}:{tmp_path / 'm'}", lora_rank=4 if kind == "hf-lora" else 0, device="cpu")
     model = policy.model
+    trainable = policy.trainable()
+    if kind == "hf-lora":
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.5)                   # adapters now change the function
     docs = _docs(6, seed=3)
-    for batch in (pack.collate([[0], [1], [2]], docs, pad_id=0), pack.collate([[0, 1, 2], [3, 4], [5]], docs, pad_id=0)):
+    padded, packed = pack.collate([[0], [1], [2]], docs, pad_id=0), pack.collate([[0, 1, 2], [3, 4], [5]], docs, pad_id=0)
+    for batch in (padded, packed):
         model.zero_grad()
         ours = policy.sft_loss_sum(batch)
         ours.backward()
-        grads = [p.grad.clone() for p in model.parameters()]
+        grads = [p.grad.clone() for p in trainable]
         model.zero_grad()
         logits = _full_logits(policy, batch, model).float()
-        full = F.cross_entropy(logits.view(-1, logits.size(-1)), batch.targets.view(-1), ignore_index=-1, reduction="sum")
+        full = F.cross_entropy(logits.view(-1, logits.size(-1)), batch.targets.view(-1), ignore_index=-1,
+                               reduction="sum")
         full.backward()
         assert torch.allclose(ours, full, rtol=1e-5)
-        assert all(torch.allclose(g, p.grad, atol=1e-5) for g, p in zip(grads, model.parameters()))
+        assert all(torch.allclose(g, p.grad, atol=1e-5) for g, p in zip(grads, trainable))
         with torch.no_grad():
             lp = policy.token_logprobs(batch, temperature=0.7)
             expected = torch.log_softmax(_full_logits(policy, batch, model).float() / 0.7, -1)

@@ -5,13 +5,13 @@ renderer, and
 - `sft_loss_sum(batch)`: summed cross-entropy over trained tokens, through the chunked linear CE of
   crucible.train.loss (never the full logits);
 - `token_logprobs(batch)`: log-probability of every target token, with gradients (DPO, GRPO);
-
-Both run the head only on the trained positions (prompt, padding and tool output never reach it):
-the final hidden states are gathered at indices found on the host from the batch's CPU targets,
-so there is no device sync. That needs the logits to be exactly `lm_head(hidden)`: true of
-crucible's GPT (plus its softcap) and of the HF families in PLAIN_HEAD; any other HF model (logit
-scales, softcaps, custom heads) falls back to its own full logits.
 - `save(dir)`: a directory `crucible eval --model native:DIR` / `hf:DIR` evaluates directly.
+
+The first two run the head only on the trained positions (prompt, padding and tool output never
+reach it): the final hidden states are gathered at indices found on the host from the batch's CPU
+targets, so there is no device sync. That needs the logits to be exactly `lm_head(hidden)`: true
+of crucible's GPT (plus its softcap) and of the HF families in PLAIN_HEAD; any other HF model
+(logit scales, softcaps, custom heads) falls back to its own full logits.
 
 LoRA is PEFT's, on the attention and MLP projections (names are Llama's in both families). On a
 native model the adapters are injected into the GPT itself; `save` writes the merged weights (a
@@ -94,20 +94,21 @@ class Policy:
         return out.logits.float()
 
     def _trained_hidden(self, batch: Batch, model):
-        """(final hidden states at the trained positions [N, C], their targets [N], the head module
-        (native: the GPT, whose .logits applies its softcap), flat indices of those positions [N]);
-        None for an HF model whose logits are not a plain head (then the caller takes full logits)."""
+        """(final hidden states at the trained positions [N, C], their targets [N], the flat indices
+        of those positions [N]), or None for an HF model whose logits are not a plain head (then
+        the caller takes the full logits)."""
         if self.kind == "hf" and getattr(model.config, "model_type", None) not in PLAIN_HEAD:
             return None
         flat = batch.targets.view(-1)
         where = (flat != IGNORE).nonzero().squeeze(1)          # on the host: no device sync
+        targets = flat[where].to(self.device, non_blocking=True)
+        where = where.to(self.device, non_blocking=True)
         if self.kind == "native":
             h = model.hidden(batch.input_ids.to(self.device), segments=batch.segments.to(self.device))
         else:
             h = model.get_decoder()(input_ids=batch.input_ids.to(self.device),
                                     position_ids=batch.position_ids.to(self.device), use_cache=False).last_hidden_state
-        where = where.to(self.device, non_blocking=True)
-        return h.reshape(-1, h.size(-1)).index_select(0, where), flat.to(self.device)[where], where
+        return h.reshape(-1, h.size(-1)).index_select(0, where), targets, where
 
     def sft_loss_sum(self, batch: Batch, model=None) -> torch.Tensor:
         """Summed cross-entropy over trained tokens (`model`: the policy's module as the loop passes it)."""

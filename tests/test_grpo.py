@@ -151,6 +151,44 @@ def test_grpo_raises_the_reward_of_a_tiny_model(tmp_path):
     assert all(r["logprob_mismatch"] < 1e-3 for r in steps if r["trained_tokens"])
 
 
+def logged_steps(log) -> dict[int, tuple]:
+    """step -> (mean reward, loss, trained tokens) from a run's log (a re-run step overwrites)."""
+    out = {}
+    for line in log.read_text().splitlines():
+        rec = json.loads(line)
+        if rec.get("event") == "train":
+            out[rec["step"]] = (rec["reward_mean"], rec["loss"], rec["trained_tokens"])
+    return out
+
+
+@needs_sandbox
+def test_stop_then_resume_repeats_the_same_rewards_and_losses(tmp_path):
+    """--stop-after 2 then --resume: the same tasks, samples (seeded by step), sandbox rewards and
+    losses as the uninterrupted run, on CPU. A length reward gives every group a spread, so every
+    step trains."""
+    suite = puzzle_suite(tmp_path)
+    random_gpt(TOK).save_pretrained(tmp_path / "base", TOK)
+    lengths = tmp_path / "lengths.py"
+    lengths.write_text("def length(task, completion):\n    return len(completion) / 40\n")
+    reward_fns = [load_reward_fn(f"{lengths}:length")]
+
+    def run(out, **kw):
+        cfg = GRPOConfig(model="x", out=str(out), suite="tasks", lr=3e-3, batch_size=8, micro_batch=4, max_steps=4,
+                         group_size=4, tasks_per_step=2, max_new_tokens=8, seed=0, log_every=100)
+        policy = load_policy(f"native:{tmp_path / 'base'}", device="cpu")
+        return grpo.train(cfg, policy, suite, reward_fns, progress=False, workers=2, **kw)
+
+    run(tmp_path / "whole")
+    assert run(tmp_path / "cut", stop_after=2)["stopped_at"] == 2
+    assert sorted(logged_steps(tmp_path / "cut" / "log.jsonl")) == [1, 2]
+    summary = run(tmp_path / "cut", resume=True)
+    whole, resumed = logged_steps(tmp_path / "whole" / "log.jsonl"), logged_steps(tmp_path / "cut" / "log.jsonl")
+    assert summary["steps"] == 4
+    assert all(tokens > 0 for _, _, tokens in whole.values())      # every step really trained
+    assert sorted(resumed) == [1, 2, 3, 4]
+    assert resumed == whole
+
+
 @pytest.mark.parametrize("kind", ["native", "hf"])
 def test_sampler_log_probs_match_the_trainer_on_the_same_tokens(kind, tmp_path):
     from crucible.testing import save_tiny_llama

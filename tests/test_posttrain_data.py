@@ -225,3 +225,92 @@ def test_one_micro_batch_of_8_equals_4_of_2():
     assert len(set(counts)) > 1               # the case where averaging per micro-batch would differ
     assert updates[0].abs().max() > 0
     assert torch.allclose(updates[0], updates[1], atol=1e-6)
+
+
+# -- the head runs on trained positions only ---------------------------------------------------------
+
+def _full_logits(policy, batch, model):
+    if policy.kind == "native":
+        return model.logits(model.hidden(batch.input_ids, segments=batch.segments))
+    return model(input_ids=batch.input_ids, position_ids=batch.position_ids, use_cache=False).logits
+
+
+@pytest.mark.parametrize("kind", ["native", "hf", "hf-lora"])
+def test_loss_and_logprobs_on_trained_positions_equal_the_full_logits(kind, tmp_path):
+    """sft_loss_sum and token_logprobs gather the trained positions before the head; the loss, its
+    gradient and the log-probs must equal those from the model's full logits (padded and packed)."""
+    import torch.nn.functional as F
+
+    from crucible.posttrain.policy import load_policy
+    from crucible.testing import save_tiny_llama
+
+    if kind == "native":
+        random_gpt(TOK).save_pretrained(tmp_path / "m", TOK)
+    else:
+        save_tiny_llama(tmp_path / "m", TOK)
+    policy = load_policy(f"{kind.split('-')[0]}:{tmp_path / 'm'}", lora_rank=4 if kind == "hf-lora" else 0, device="cpu")
+    model = policy.model
+    trainable = policy.trainable()
+    if kind == "hf-lora":
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                if "lora_B" in name:
+                    p.normal_(0, 0.5)                   # adapters now change the function
+    docs = _docs(6, seed=3)
+    padded, packed = pack.collate([[0], [1], [2]], docs, pad_id=0), pack.collate([[0, 1, 2], [3, 4], [5]], docs, pad_id=0)
+    for batch in (padded, packed):
+        model.zero_grad()
+        ours = policy.sft_loss_sum(batch)
+        ours.backward()
+        grads = [p.grad.clone() for p in trainable]
+        model.zero_grad()
+        logits = _full_logits(policy, batch, model).float()
+        full = F.cross_entropy(logits.view(-1, logits.size(-1)), batch.targets.view(-1), ignore_index=-1,
+                               reduction="sum")
+        full.backward()
+        assert torch.allclose(ours, full, rtol=1e-5)
+        assert all(torch.allclose(g, p.grad, atol=1e-5) for g, p in zip(grads, trainable))
+        with torch.no_grad():
+            lp = policy.token_logprobs(batch, temperature=0.7)
+            expected = torch.log_softmax(_full_logits(policy, batch, model).float() / 0.7, -1)
+            valid = batch.targets != -1
+            expected = expected.gather(-1, torch.where(valid, batch.targets, 0)[..., None]).squeeze(-1) * valid
+        assert torch.allclose(lp, expected, atol=1e-5)
+
+
+def test_a_padded_row_reads_to_transformers_as_unpacked():
+    """Padding continues the last document's positions: one document per row needs no mask."""
+    from transformers.masking_utils import find_packed_sequence_indices
+
+    docs = _docs(3, seed=4)
+    padded = pack.collate([[0], [1], [2]], docs, pad_id=0)
+    assert find_packed_sequence_indices(padded.position_ids) is None
+    assert find_packed_sequence_indices(pack.collate([[0, 1], [2]], docs, pad_id=0).position_ids) is not None
+
+
+def test_a_fused_adamw_step_refreshes_the_decode_cache():
+    """Post-training's AdamW is fused, whose kernel leaves version counters alone; the loop bumps
+    them, so the GPT's no-grad decode logits (what GRPO samples from) follow the update."""
+    from crucible.posttrain.config import SFTConfig
+    from crucible.posttrain.policy import Policy
+    from crucible.posttrain.run import adamw
+    from crucible.train import dist, loop
+
+    model = random_gpt(TOK).train()
+    policy = Policy("native", model, TOK, "unused")
+    cfg = SFTConfig(model="x", data=["x"], out="unused", batch_size=2, max_steps=1, lr=1e-2)
+    state = loop.setup(cfg, model, lambda m, b: policy.sft_loss_sum(b, m) / b.n_tokens, dist.init("cpu"),
+                       write_model=None)
+    state.optimizers = [adamw(model, cfg)]
+    assert state.optimizers[0].param_groups[0]["fused"]
+    h = torch.randn(3, model.config.n_embd)
+    with torch.no_grad(), model.decoding():
+        before = model.logits(h)                       # builds the decode cache
+    batch = pack.collate([[0], [1]], _docs(2, seed=5), pad_id=0)
+    loop.train_step(state, [loop.MicroBatch(batch, batch.n_tokens, 0)])
+    with torch.no_grad(), model.decoding():
+        after = model.logits(h)
+    with torch.no_grad():
+        exact = model.logits(h)                        # the plain head
+    assert not torch.allclose(before, after)
+    assert torch.allclose(after, exact, atol=1e-5)

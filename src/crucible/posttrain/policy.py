@@ -2,10 +2,16 @@
 
 `load_policy("native:DIR" | "hf:DIR", lora_rank=R)` gives a `Policy`: the module, its tokenizer and
 renderer, and
-- `sft_loss_sum(batch)`: summed cross-entropy over trained tokens (native: the chunked linear CE of
-  crucible.train.loss, which never holds the full logits; HF: from the model's logits);
+- `sft_loss_sum(batch)`: summed cross-entropy over trained tokens, through the chunked linear CE of
+  crucible.train.loss (never the full logits);
 - `token_logprobs(batch)`: log-probability of every target token, with gradients (DPO, GRPO);
 - `save(dir)`: a directory `crucible eval --model native:DIR` / `hf:DIR` evaluates directly.
+
+The first two run the head only on the trained positions (prompt, padding and tool output never
+reach it): the final hidden states are gathered at indices found on the host from the batch's CPU
+targets, so there is no device sync. That needs the logits to be exactly `lm_head(hidden)`: true
+of crucible's GPT (plus its softcap) and of the HF families in PLAIN_HEAD; any other HF model
+(logit scales, softcaps, custom heads) falls back to its own full logits.
 
 LoRA is PEFT's, on the attention and MLP projections (names are Llama's in both families). On a
 native model the adapters are injected into the GPT itself; `save` writes the merged weights (a
@@ -34,6 +40,8 @@ from crucible.posttrain.pack import IGNORE, Batch
 from crucible.posttrain.render import HFRenderer, NativeRenderer
 
 LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj", "gate_proj"]
+# HF model types whose logits are lm_head(last hidden state), nothing more (their modeling code)
+PLAIN_HEAD = {"llama", "mistral", "qwen2", "qwen3", "starcoder2", "phi3", "smollm3"}
 
 
 class PolicyError(ValueError):
@@ -85,36 +93,61 @@ class Policy:
                     use_cache=False)
         return out.logits.float()
 
+    def _trained_hidden(self, batch: Batch, model):
+        """(final hidden states at the trained positions [N, C], their targets [N], the flat indices
+        of those positions [N]), or None for an HF model whose logits are not a plain head (then
+        the caller takes the full logits)."""
+        if self.kind == "hf" and getattr(model.config, "model_type", None) not in PLAIN_HEAD:
+            return None
+        flat = batch.targets.view(-1)
+        where = (flat != IGNORE).nonzero().squeeze(1)          # on the host: no device sync
+        targets = flat[where].to(self.device, non_blocking=True)
+        where = where.to(self.device, non_blocking=True)
+        if self.kind == "native":
+            h = model.hidden(batch.input_ids.to(self.device), segments=batch.segments.to(self.device))
+        else:
+            h = model.get_decoder()(input_ids=batch.input_ids.to(self.device),
+                                    position_ids=batch.position_ids.to(self.device), use_cache=False).last_hidden_state
+        return h.reshape(-1, h.size(-1)).index_select(0, where), targets, where
+
     def sft_loss_sum(self, batch: Batch, model=None) -> torch.Tensor:
         """Summed cross-entropy over trained tokens (`model`: the policy's module as the loop passes it)."""
-        model = model if model is not None else self.model
-        targets = batch.targets.to(self.device)
-        n = (targets != IGNORE).sum()
-        with self.autocast():
-            if self.kind == "native":
-                from crucible.train.loss import chunked_cross_entropy
+        from crucible.train.loss import chunked_cross_entropy
 
-                h = model.hidden(batch.input_ids.to(self.device), segments=batch.segments.to(self.device))
-                mean = chunked_cross_entropy(h, model.lm_head.weight, targets, model.config.softcap or None)
-                return mean * n
-            logits = self._hf_logits(batch, model)
-        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=IGNORE, reduction="sum")
+        model = model if model is not None else self.model
+        with self.autocast():
+            trained = self._trained_hidden(batch, model)
+            if trained is None:
+                logits = self._hf_logits(batch, model)
+                return F.cross_entropy(logits.view(-1, logits.size(-1)), batch.targets.to(self.device).view(-1),
+                                       ignore_index=IGNORE, reduction="sum")
+            h, targets, _ = trained
+            if self.kind == "native":
+                weight, softcap = model.lm_head.weight, model.config.softcap or None
+            else:
+                weight, softcap = model.get_output_embeddings().weight, None
+            return chunked_cross_entropy(h, weight, targets, softcap) * targets.numel()
 
     def token_logprobs(self, batch: Batch, temperature: float = 1.0, model=None) -> torch.Tensor:
         """[B, T] log p(target) under the policy (logits / temperature; `model`: a frozen reference
         of the same kind instead); 0 where the target is -1."""
         model = model if model is not None else self.model
-        targets = batch.targets.to(self.device)
         with self.autocast():
-            if self.kind == "native":
-                h = model.hidden(batch.input_ids.to(self.device), segments=batch.segments.to(self.device))
-                logits = model.logits(h)
-            else:
+            trained = self._trained_hidden(batch, model)
+            if trained is None:
                 logits = self._hf_logits(batch, model)
+            else:
+                h, targets, where = trained
+                logits = model.logits(h) if self.kind == "native" else model.get_output_embeddings()(h)
         logits = logits.float() / temperature
-        valid = targets != IGNORE
-        picked = logits.gather(-1, torch.where(valid, targets, 0)[..., None]).squeeze(-1)
-        return (picked - torch.logsumexp(logits, dim=-1)) * valid
+        if trained is None:
+            targets = batch.targets.to(self.device)
+            valid = targets != IGNORE
+            picked = logits.gather(-1, torch.where(valid, targets, 0)[..., None]).squeeze(-1)
+            return (picked - torch.logsumexp(logits, dim=-1)) * valid
+        values = logits.gather(1, targets[:, None]).squeeze(1) - torch.logsumexp(logits, dim=-1)
+        out = torch.zeros(batch.targets.numel(), dtype=values.dtype, device=values.device)
+        return out.index_copy(0, where, values).view(batch.targets.shape)
 
     # -- adapters -------------------------------------------------------------------------------
     @contextmanager

@@ -41,8 +41,10 @@ def adamw(model: torch.nn.Module, cfg) -> torch.optim.AdamW:
     decay = [p for _, p in groups["matrix"]]
     rest = [p for _, p in groups["embedding"] + groups["head"] + groups["scalar"]]
     param_groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": rest, "weight_decay": 0.0}]
+    # fused: one kernel over every tensor (CPU and CUDA), what TRL/transformers default to as well
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in decay + rest)
     opt = torch.optim.AdamW([g for g in param_groups if g["params"]], lr=cfg.lr,
-                            betas=(cfg.adam_beta1, cfg.adam_beta2), eps=1e-8)
+                            betas=(cfg.adam_beta1, cfg.adam_beta2), eps=1e-8, fused=fused or None)
     for g in opt.param_groups:
         g["base_lr"] = g["lr"]
     return opt

@@ -240,6 +240,10 @@ def train_step(state: TrainState, micro_batches: list[MicroBatch]) -> StepReport
         torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.grad_clip)
     for opt in state.optimizers:
         opt.step()
+        if any(g.get("fused") for g in opt.param_groups):
+            # fused kernels leave version counters alone; caches keyed on them (the GPT's decode
+            # matrices, which GRPO's sampler reads) must see the update
+            torch.autograd.graph.increment_version([p for g in opt.param_groups for p in g["params"]])
     for opt in state.optimizers:
         opt.zero_grad(set_to_none=True)
     state.step += 1

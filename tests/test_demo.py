@@ -15,15 +15,15 @@ from crucible.tasks.world import generate
 from crucible.train.config import recipe_file
 
 SMALL = {"max_steps = 400": "max_steps = 30", "n = 4": "n = 2", "n = 8": "n = 2", "k = \"1,8\"": "k = \"1,2\"",
-         "epochs = 10": "epochs = 1", "count = 20": "count = 4"}
+         "epochs = 10": "epochs = 1", "count = 10": "count = 4"}
 
 
 def test_mission_recipe_is_valid_and_has_the_stages_the_summary_reads():
     recipe = load_run_recipe(recipe_file("mission"), stage_kinds())
     names = recipe.names()
-    for stage in ("eval0", "mine1", "eval1", "gain", "eval_control", "control_gain", "sample1", "vote1"):
+    for stage in ("eval0", "mine1", "eval1", "mine2", "eval2", "gain", "eval_control", "control_gain", "vote1"):
         assert stage in names
-    assert names.index("eval1") < names.index("gain")
+    assert names.index("eval2") < names.index("gain")
     assert names.index("gain") < names.index("control")   # the real round's gate stops the run first
 
 
@@ -34,7 +34,7 @@ def test_the_loop_runs_end_to_end_on_a_small_budget(tmp_path, capsys):
     known_good.write_text("".join(json.dumps({"prompt": t.prompt, "completion": t.reference + "```"}) + "\n"
                                   for t in generate([3], split="train", count=8)))
     text = recipe_file("mission").read_text()
-    for mined in ("{mine1}/mined.jsonl", "{mine1}/control.jsonl"):
+    for mined in ("{mine1}/mined.jsonl", "{mine2}/mined.jsonl", "{mine1}/control.jsonl"):
         assert mined in text
         text = text.replace(mined, str(known_good))
     text = text.replace('config = "pretrain_tiny"', 'config = "pretrain_tiny"\nthreads = 1')  # -n 2 shares the cores
@@ -52,7 +52,8 @@ def test_the_loop_runs_end_to_end_on_a_small_budget(tmp_path, capsys):
     assert code in (0, 1)                                # 1: the intervals overlap, said plainly
     assert re.search(r"held-out 3-step tasks: 6 ", out)
     assert re.search(r"base model +\d+\.\d% \[", out)
-    assert re.search(r"negative control round +\d+\.\d% \[", out)
+    assert re.search(r"negative control \(1 round\) +\d+\.\d% \[", out)
+    assert re.search(r"after round 2 +\d+\.\d% \[", out)
     assert re.search(r"p = [\d.e-]+ \(mcnemar", out)
     assert "vote@2" in out
     assert (tmp_path / "run" / "report.html").stat().st_size > 1000

@@ -10,14 +10,15 @@ The improve loop end to end, as the shipped recipe `recipes/mission.toml` run by
 4. mine: 4 samples at T = 1 per 3-step training task, each graded in the sandbox; distinct passing
    programs are kept (with the contamination check against the held-out tasks), and a negative
    control is made: the same programs moved to other tasks, verified to fail.
-5. sft on the mined programs, then eval1 (same tasks as eval0); sft on the control, then its eval.
-6. compare: paired Δ pass@1 with a bootstrap interval and McNemar's p, for the real round and for
-   the control; gates stop the run (exit 3) if the real round's p is not below 0.05.
-7. vote: 8 samples per held-out task from the trained model; vote@8 beside pass@1 and pass@8.
+5. sft on the mined programs, then eval1 (same tasks as eval0); round 2 mines with the round-1
+   model and continues training it (eval2). The control: sft from the base on the control, its eval.
+6. compare: paired Δ pass@1 with a bootstrap interval and McNemar's p, base vs round 2 and base vs
+   the control; gates stop the run (exit 3) if the real gain's p is not below 0.05.
+7. vote: 8 samples per held-out task from the final model; vote@8 beside pass@1 and pass@8.
 8. report: one HTML page for the whole run.
 
 The closing summary prints every figure with its 95 % interval and says whether the intervals of
-eval0 and eval1 overlap; the demo exits 1 when they do (its claim failed): it never hides that.
+eval0 and eval2 overlap; the demo exits 1 when they do (its claim failed): it never hides that.
 
     python -m crucible.demo                 # a fresh temporary directory
     python -m crucible.demo --out runs/demo # kept; run again to resume a killed demo
@@ -50,27 +51,30 @@ def interval(lo: float, hi: float) -> str:
 
 
 def summary_lines(run: Path) -> tuple[list[str], bool]:
-    """The closing summary, and whether eval0's and eval1's 95 % intervals are disjoint."""
-    base, trained, control = (load(run, s, "summary.json") for s in ("eval0", "eval1", "eval_control"))
+    """The closing summary, and whether the base's and the final model's 95 % intervals are disjoint."""
+    evals = {s: load(run, s, "summary.json") for s in ("eval0", "eval1", "eval2", "eval_control")}
     gain, placebo = load(run, "gain", "compare.json"), load(run, "control_gain", "compare.json")
-    mined, vote = load(run, "mine1", "mine.json"), load(run, "vote1", "vote.json")
-    (lo0, hi0), (lo1, hi1) = base["ci"]["1"], trained["ci"]["1"]
-    disjoint = lo1 > hi0
-    lines = [
-        f"held-out 3-step tasks: {base['n_tasks']} (never trained on or mined), greedy pass@1, 95% intervals",
-        f"  base model              {pct(base['pass@k']['1']):>6} {interval(lo0, hi0)}",
-        f"  after one mined round   {pct(trained['pass@k']['1']):>6} {interval(lo1, hi1)}"
-        f"   intervals {'do not overlap' if disjoint else 'OVERLAP'}",
-        f"  negative control round  {pct(control['pass@k']['1']):>6} {interval(*control['ci']['1'])}",
-        f"paired Δ pass@1 (crucible compare): real {100 * gain['delta']:+.1f} pts {interval(*gain['ci'])}, "
-        f"p = {gain['p_value']:.2g} ({gain['test']})",
-        f"                                    control {100 * placebo['delta']:+.1f} pts "
-        f"{interval(*placebo['ci'])}, p = {placebo['p_value']:.2g}",
-        f"mined: {mined['mined']} distinct verified programs from {mined['samples']} samples of {mined['tasks']} "
-        f"tasks (pass@1 {pct(mined['pass@1'])} {interval(*mined['pass@1_ci'])}); "
-        f"{mined['contaminated']} dropped as contaminated; control {mined['control']}",
-    ]
-    lines.append(f"test-time scaling, trained model, {vote['n']} samples per task at T > 0: "
+    vote = load(run, "vote1", "vote.json")
+    (_, hi0), (lo2, _) = evals["eval0"]["ci"]["1"], evals["eval2"]["ci"]["1"]
+    disjoint = lo2 > hi0
+    names = {"eval0": "base model", "eval1": "after round 1", "eval2": "after round 2",
+             "eval_control": "negative control (1 round)"}
+    lines = [f"held-out 3-step tasks: {evals['eval0']['n_tasks']} (never trained on or mined), greedy pass@1, "
+             "95% intervals"]
+    for stage, name in names.items():
+        s = evals[stage]
+        lines.append(f"  {name:<27} {pct(s['pass@k']['1']):>6} {interval(*s['ci']['1'])}")
+    lines[-2] += f"   vs base: intervals {'do not overlap' if disjoint else 'OVERLAP'}"
+    lines.append(f"paired Δ pass@1 (crucible compare): two rounds {100 * gain['delta']:+.1f} pts {interval(*gain['ci'])}, "
+                 f"p = {gain['p_value']:.2g} ({gain['test']}); control {100 * placebo['delta']:+.1f} pts "
+                 f"{interval(*placebo['ci'])}, p = {placebo['p_value']:.2g}")
+    for stage in ("mine1", "mine2"):
+        m = load(run, stage, "mine.json")
+        lines.append(f"{stage}: {m['samples']} samples of {m['tasks']} tasks, pass@1 {pct(m['pass@1'])} "
+                     f"{interval(*m['pass@1_ci'])}; {m['mined']} distinct verified programs kept, "
+                     f"{m['contaminated']} dropped as contaminated"
+                     + (f"; {m['control']} control examples" if m.get("control") else ""))
+    lines.append(f"test-time scaling, final model, {vote['n']} samples per task at T > 0: "
                  + ", ".join(f"{name.replace('N', str(vote['n']))} {pct(vote[name]['value'])} "
                              f"{interval(*vote[name]['ci'])}" for name in ("pass@1", "vote@N", "pass@N")))
     return lines, disjoint

@@ -49,7 +49,7 @@ $(VENV)/.done: pyproject.toml $(LOCK)
 test: setup toolchains
 	$(BIN)/python -m pytest -q -n 2 $(PYTEST_ARGS)
 
-demo: setup toolchains
+demo: setup   # the world tasks need only Python and bubblewrap
 	$(BIN)/python -m crucible.demo
 
 tour: setup toolchains

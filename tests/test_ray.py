@@ -18,6 +18,7 @@ import pytest
 
 from crucible.cli import main as cli
 from crucible.sandbox import bwrap_path
+from test_improve_run import write_recipe
 
 pytestmark = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is required (make setup installs it)")
 
@@ -194,50 +195,17 @@ def test_swe_run_through_ray_writes_the_rows_of_a_local_run_through_a_killed_wor
     assert remote == local
 
 
-RUN_RECIPE = """
-[[stage]]
-name = "tasks"
-kind = "world"
-levels = "2"
-split = "heldout"
-count = 6
-
-[[stage]]
-name = "ref"
-kind = "eval"
-args = ["world"]
-tasks = "{{tasks}}/tasks.jsonl"
-reference = true
-no_progress = true
-
-[[stage]]
-name = "model"
-kind = "eval"
-args = ["world"]
-tasks = "{{tasks}}/tasks.jsonl"
-samples = "{samples}"
-k = "1"
-no_progress = true
-"""
-
-
 def test_a_recipe_run_with_ray_gives_the_stage_results_of_a_local_run(cluster, tmp_path, monkeypatch, capsys):
     from crucible.scale import grading
-    from crucible.tasks import world
 
-    tasks = world.generate([2], split="heldout", count=6)
-    samples = tmp_path / "samples.jsonl"  # half solved
-    samples.write_text("".join(json.dumps({"task_id": t.task_id, "completion": t.reference if i % 2 else "print(1)\n"})
-                               + "\n" for i, t in enumerate(tasks)))
-    recipe = tmp_path / "loop.toml"
-    recipe.write_text(RUN_RECIPE.format(samples=samples))
+    recipe = write_recipe(tmp_path, threshold=0.3)  # world, two evals, compare, gate (test_improve_run's)
     fanned = []
     real_fan_out = grading.fan_out
     monkeypatch.setattr(grading, "fan_out", lambda *a, **kw: fanned.append(a[0].__name__) or real_fan_out(*a, **kw))
     assert cli(["run", str(recipe), "--out", str(tmp_path / "local")]) == 0
     assert fanned == []
     assert cli(["run", str(recipe), "--out", str(tmp_path / "local"), "--ray", cluster.address]) == 0
-    assert capsys.readouterr().out.count("finished earlier, skipped") == 3  # --ray changed no finished stage
+    assert capsys.readouterr().out.count("finished earlier, skipped") == 5  # --ray changed no finished stage
     assert cli(["run", str(recipe), "--out", str(tmp_path / "ray"), "--ray", cluster.address]) == 0
     assert fanned == ["grade_batch", "grade_batch"]  # both eval stages graded on the cluster; world took no --ray
     for stage in ("ref", "model"):
@@ -246,7 +214,7 @@ def test_a_recipe_run_with_ray_gives_the_stage_results_of_a_local_run(cluster, t
         assert json.loads((remote / "summary.json").read_text()) == json.loads((local / "summary.json").read_text())
     metrics = {run: [json.loads(line)["metrics"] for line in (tmp_path / run / "eval_results.jsonl").open()]
                for run in ("local", "ray")}
-    assert len(metrics["local"]) == 3  # one row per stage: the --ray re-run recorded nothing new
+    assert len(metrics["local"]) == 5  # one row per stage: the --ray re-run recorded nothing new
     assert metrics["ray"] == metrics["local"]
 
 

@@ -81,11 +81,12 @@ def read_jsonl(path: str | Path, *, repair: bool = False) -> list[tuple[int, dic
 
 
 def parse_line(path: Path, lineno: int, raw: bytes | str) -> dict:
-    """One line as a JSON object, or JsonlError naming the file and line."""
+    """One line (or, from line 1, a whole file) as a JSON object, or JsonlError naming the file and line."""
     try:
         obj = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise JsonlError(f"{path}:{lineno}: not valid JSON ({getattr(e, 'msg', None) or e.reason})") from None
+        where = lineno + getattr(e, "lineno", 1) - 1
+        raise JsonlError(f"{path}:{where}: not valid JSON ({getattr(e, 'msg', None) or e.reason})") from None
     if not isinstance(obj, dict):
         raise JsonlError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
     return obj

@@ -21,11 +21,12 @@ Not covered: and/or combinations (write several gates: all must hold).
 
 from __future__ import annotations
 
-import json
 import operator
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from crucible.io import JsonlError, parse_line
 
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq, "!=": operator.ne}
 RESULT_FILES = ("summary.json", "probes.json", "vote.json", "compare.json")  # what a results directory offers
@@ -126,10 +127,8 @@ def metrics_from_paths(paths) -> dict[str, float]:
             raise GateError(f"{path}: no result file here (looked for {', '.join(RESULT_FILES)})")
         for f in files:
             try:
-                obj = json.loads(f.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as e:
-                raise GateError(f"{f}:{e.lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(obj, dict):
-                raise GateError(f"{f}: expected a JSON object")
+                obj = parse_line(f, 1, f.read_bytes())
+            except JsonlError as e:
+                raise GateError(str(e)) from None
             metrics.update(metrics_from(obj))
     return metrics

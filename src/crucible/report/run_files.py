@@ -22,11 +22,10 @@ evaluations (`--runs`; their top-level directory has no results.jsonl: listed, n
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-from crucible.io import atomic_write, read_jsonl
+from crucible.io import JsonlError, atomic_write, parse_line, read_jsonl
 from crucible.report.build import ReportError, build_report, load_rows
 
 RUN_STATE = "run.json"
@@ -45,12 +44,9 @@ def is_run_dir(directory: str | Path) -> bool:
 
 def read_json(path: Path) -> dict:
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ReportError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
-    if not isinstance(obj, dict):
-        raise ReportError(f"{path}:1: expected a JSON object")
-    return obj
+        return parse_line(path, 1, path.read_bytes())
+    except JsonlError as e:
+        raise ReportError(str(e)) from None
 
 
 def stage_rows(run: Path, state: dict, notes: list[str]) -> list[dict]:

@@ -76,7 +76,7 @@ def run_dir(tmp_path) -> Path:
     write_jsonl(run / "base3" / "results.jsonl", VOTED)
     votes = [{"task_id": f"t{t}", "language": "python", "n": 3, "submitted": 0, "cluster": 2, "passed": t < 4}
              for t in range(10)]
-    write_json(run / "base3" / "vote.json", {**vote_summary(votes, VOTED), "tasks": votes})
+    write_json(run / "votes" / "vote.json", {**vote_summary(votes, VOTED), "tasks": votes})
     write_json(run / "mine" / "mine.json", MINE)
     write_jsonl(run / "mine" / "contamination.jsonl", [
         {"task_id": HOSTILE, "language": "python", "sample_index": 0, "passed": True,

@@ -52,19 +52,18 @@ def interval(lo: float, hi: float) -> str:
 
 def summary_lines(run: Path) -> tuple[list[str], bool]:
     """The closing summary, and whether the base's and the final model's 95 % intervals are disjoint."""
-    evals = {s: load(run, s, "summary.json") for s in ("eval0", "eval1", "eval2", "eval_control")}
-    gain, placebo = load(run, "gain", "compare.json"), load(run, "control_gain", "compare.json")
-    vote = load(run, "vote1", "vote.json")
-    (_, hi0), (lo2, _) = evals["eval0"]["ci"]["1"], evals["eval2"]["ci"]["1"]
-    disjoint = lo2 > hi0
     names = {"eval0": "base model", "eval1": "after round 1", "eval2": "after round 2",
              "eval_control": "negative control (1 round)"}
+    evals = {stage: load(run, stage, "summary.json") for stage in names}
+    gain, placebo = load(run, "gain", "compare.json"), load(run, "control_gain", "compare.json")
+    vote = load(run, "vote1", "vote.json")
+    disjoint = evals["eval2"]["ci"]["1"][0] > evals["eval0"]["ci"]["1"][1]
     lines = [f"held-out 3-step tasks: {evals['eval0']['n_tasks']} (never trained on or mined), greedy pass@1, "
              "95% intervals"]
     for stage, name in names.items():
         s = evals[stage]
-        lines.append(f"  {name:<27} {pct(s['pass@k']['1']):>6} {interval(*s['ci']['1'])}")
-    lines[-2] += f"   vs base: intervals {'do not overlap' if disjoint else 'OVERLAP'}"
+        lines.append(f"  {name:<27} {pct(s['pass@k']['1']):>6} {interval(*s['ci']['1'])}"
+                     + (f"   vs base: intervals {'do not overlap' if disjoint else 'OVERLAP'}" if stage == "eval2" else ""))
     lines.append(f"paired Δ pass@1 (crucible compare): two rounds {100 * gain['delta']:+.1f} pts {interval(*gain['ci'])}, "
                  f"p = {gain['p_value']:.2g} ({gain['test']}); control {100 * placebo['delta']:+.1f} pts "
                  f"{interval(*placebo['ci'])}, p = {placebo['p_value']:.2g}")

@@ -7,8 +7,7 @@ per stage. `load_run` reads what is there, by stage kind:
     eval      RUN/<stage>/results.jsonl   -> pass@k per language (`report.build`, as `crucible report DIR`)
     mine      mine.json, contamination.jsonl
     compare   compare.json
-    vote      vote.json in RUN/<stage>/ or in the eval directory the stage voted on (`crucible vote`
-              writes it beside the results it reads)
+    vote      vote.json (the runner gives `crucible vote` the stage's directory as --out)
     pretrain, sft, dpo, grpo   log.jsonl (the training loop's step and eval records)
 
 A stage without its file is noted on the page, never an error: a run may still be going. Without
@@ -22,7 +21,6 @@ evaluations (`--runs`; their top-level directory has no results.jsonl: listed, n
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from crucible.io import JsonlError, atomic_write, parse_line, read_jsonl
@@ -33,9 +31,8 @@ EVAL_RESULTS = "eval_results.jsonl"
 PAGE = "report.html"
 FIGURES = "report"
 TRAINING_KINDS = ("pretrain", "sft", "dpo", "grpo")
-NEEDS = {"eval": "results.jsonl", "mine": "mine.json", "compare": "compare.json",
+NEEDS = {"eval": "results.jsonl", "mine": "mine.json", "compare": "compare.json", "vote": "vote.json",
          **{kind: "log.jsonl" for kind in TRAINING_KINDS}}
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w-]*)\}")
 
 
 def is_run_dir(directory: str | Path) -> bool:
@@ -68,17 +65,6 @@ def stage_rows(run: Path, state: dict, notes: list[str]) -> list[dict]:
     return list(latest.values())
 
 
-def vote_file(run: Path, stage: dict, state: dict) -> Path:
-    """RUN/<stage>/vote.json, else vote.json in the directory the stage voted on (its second argument,
-    with {run} and {stage} placeholders resolved; [vars] are not)."""
-    own = run / stage["stage"] / "vote.json"
-    args = state.get("stages", {}).get(stage["stage"], {}).get("table", {}).get("args", [])
-    if own.is_file() or len(args) < 2:
-        return own
-    places = {"run": str(run), **{name: str(run / name) for name in state.get("stages", {})}}
-    return Path(PLACEHOLDER.sub(lambda m: places.get(m.group(1), m.group(0)), str(args[1]))) / "vote.json"
-
-
 def training_log(path: Path) -> list[dict]:
     return [row for _, row in read_jsonl(path) if row.get("event") in ("train", "eval")]
 
@@ -93,7 +79,7 @@ def load_run(directory: str | Path) -> dict:
            "evals": [], "mines": [], "compares": [], "votes": [], "training": []}
     for stage in stages:
         name, kind = stage["stage"], stage["kind"]
-        path = vote_file(run, stage, state) if kind == "vote" else run / name / NEEDS[kind] if kind in NEEDS else None
+        path = run / name / NEEDS[kind] if kind in NEEDS else None
         if path is None:
             continue
         if not path.is_file() or (kind == "eval" and not read_jsonl(path)):

@@ -17,7 +17,7 @@ from crucible.improve import run as improve_run
 from crucible.improve.compare import compare_rows
 from crucible.improve.vote import vote_summary
 from crucible.metrics import wilson_interval
-from crucible.posttrain.run import interval
+from crucible.posttrain.sft import validation_record
 from crucible.report import run_files
 from crucible.report.run_page import render_page
 from crucible.sandbox import bwrap_path
@@ -83,8 +83,7 @@ def run_dir(tmp_path) -> Path:
          "matches": [{"suite": "humaneval", "task_id": "HumanEval/23", "kind": "solution"}]}])
     write_jsonl(run / "sft" / "log.jsonl", [
         *[{"event": "train", "step": s, "loss": 3.0 / s} for s in (1, 2, 3)],
-        {"event": "eval", "tag": "final (raw weights)", "step": 3, "val_loss": 1.5,
-         "val_loss_interval": interval([1.25, 1.5, 1.75])}])
+        {"event": "eval", "tag": "final (raw weights)", "step": 3, **validation_record([1.25, 1.5, 1.75])}])
     write_jsonl(run / "rl" / "log.jsonl", [
         {"event": "train", "step": s, "reward_mean": 0.25 * s, "reward_ci": [0.25 * s - 0.1, 0.25 * s + 0.1]}
         for s in (1, 2)])

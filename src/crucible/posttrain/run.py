@@ -132,16 +132,28 @@ def device_of(cfg) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def interval(values) -> str:
-    """'mean [lo, hi] (95% CI, n=N)' of per-item values (bootstrap over items)."""
+def mean_ci(values) -> tuple[float, float, float] | None:
+    """(mean, lo, hi) of per-item values, the interval a 95 % bootstrap over items; None when empty."""
     from crucible.metrics import bootstrap_ci
 
     values = [float(v) for v in values]
     if not values:
+        return None
+    return (sum(values) / len(values), *bootstrap_ci(values))
+
+
+def describe(ci: tuple[float, float, float] | None, n: int) -> str:
+    """'mean [lo, hi] (95% CI, n=N)' of `mean_ci`'s result."""
+    if ci is None:
         return "n/a"
-    lo, hi = bootstrap_ci(values)
-    mean = sum(values) / len(values)
-    return f"{mean:.4f} [{lo:.4f}, {hi:.4f}] (95% CI, n={len(values)})"
+    mean, lo, hi = ci
+    return f"{mean:.4f} [{lo:.4f}, {hi:.4f}] (95% CI, n={n})"
+
+
+def interval(values) -> str:
+    """'mean [lo, hi] (95% CI, n=N)' of per-item values (bootstrap over items)."""
+    values = list(values)
+    return describe(mean_ci(values), len(values))
 
 
 def item_stream(n: int, seed: int, start: int = 0):

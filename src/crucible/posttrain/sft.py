@@ -23,7 +23,7 @@ import torch
 
 from crucible.posttrain import pack
 from crucible.posttrain.data import DataError
-from crucible.posttrain.run import Run, interval, item_stream
+from crucible.posttrain.run import Run, describe, item_stream, mean_ci
 from crucible.train import loop
 
 
@@ -49,6 +49,14 @@ def validation_loss(policy, docs, seq_len: int, batch_rows: int = 8) -> dict:
         trained = (batch.targets != pack.IGNORE)
         per_doc += (-(lp * trained).sum(-1) / trained.sum(-1).clamp_min(1)).tolist()
     return {"loss": sum(per_doc) / len(per_doc) if per_doc else float("nan"), "per_doc": per_doc}
+
+
+def validation_record(per_doc: list[float]) -> dict:
+    """The log's validation fields: the mean loss, its interval as numbers (for reports and gates)
+    and as text (for people)."""
+    ci = mean_ci(per_doc)
+    return {"val_loss": ci[0] if ci else float("nan"), "val_loss_ci": list(ci[1:]) if ci else None,
+            "val_loss_interval": describe(ci, len(per_doc))}
 
 
 def micro_batches(rows: list[list[int]], docs, cfg, pad_id: int, start: int):
@@ -92,8 +100,7 @@ def train(cfg, policy, train_examples, val_examples, *, resume: bool = False, st
     def score(model) -> dict:
         if not val_docs:
             return {"val_loss": float("nan")}
-        v = validation_loss(policy, val_docs, cfg.seq_len)
-        return {"val_loss": v["loss"], "val_loss_interval": interval(v["per_doc"])}
+        return validation_record(validation_loss(policy, val_docs, cfg.seq_len)["per_doc"])
 
     evaluation = loop.Evaluation(score, "val_loss", lambda r: f"val loss {r.get('val_loss_interval', 'n/a')}")
     policy.model.train()

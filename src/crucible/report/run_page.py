@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import html
 import math
-import re
 from pathlib import PurePath
 
 from crucible.metrics import wilson_interval
@@ -27,7 +26,6 @@ STYLE = """body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem aut
 table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{border:1px solid #ccc;padding:.2rem .5rem;text-align:left;
 vertical-align:top}td.n{text-align:right}.pass{color:#2a7d2a;font-weight:600}.fail{color:#b00020;font-weight:700}
 img{max-width:100%;display:block;margin:.5rem 0}.note{color:#8a5a00}"""
-VAL_INTERVAL = re.compile(r"\s*(\S+) \[(\S+), (\S+)\]")  # posttrain.run.interval: "mean [lo, hi] (95% CI, n=N)"
 
 
 def esc(value) -> str:
@@ -112,11 +110,8 @@ def training_series(entry: dict) -> dict[str, list[tuple[int, float, float | Non
                           if math.isfinite(r.get("bpb_ci95", math.nan)) else (r["step"], r["bpb"], None, None)
                           for r in evals if "bpb" in r]
     else:
-        for r in evals:
-            m = VAL_INTERVAL.match(str(r.get("val_loss_interval", "")))
-            if "val_loss" in r:
-                lo, hi = (float(m.group(2)), float(m.group(3))) if m else (None, None)
-                out.setdefault("val loss", []).append((r["step"], r["val_loss"], lo, hi))
+        out["val loss"] = [(r["step"], r["val_loss"], *(r.get("val_loss_ci") or (None, None)))
+                           for r in evals if "val_loss" in r]
     return {k: v for k, v in out.items() if v}
 
 

@@ -75,7 +75,7 @@ def plot_training(entries: list[dict], path: Path, title: str) -> None:
             elif with_ci:
                 ax.errorbar([p[0] for p in with_ci], [p[1] for p in with_ci], capsize=3, fmt="o-", label=stage,
                             yerr=[[max(0, p[1] - p[2]) for p in with_ci], [max(0, p[3] - p[1]) for p in with_ci]])
-                # (max: a log's interval is printed rounded, so its bound can fall a hair inside the value)
+                # (max: a percentile interval need not contain its point estimate)
             elif points:
                 ax.plot(xs, ys, label=stage)
         ax.set_xlabel("step")

@@ -63,29 +63,30 @@ def make_app(model, name: str, *, chat_max_tokens: int = 512) -> Starlette:
     async def tokenize(request: Request):
         body = await json_body(request)
         if "messages" in body:
-            ids = model.chat_prompt(protocol.parse_messages(body), protocol.parse_tools(body))
+            ids = model.text.chat_prompt(protocol.parse_messages(body), protocol.parse_tools(body))
         elif isinstance(body.get("prompt"), str):
-            ids = model.base_prompt(body["prompt"]) if body.get("add_special_tokens", True) else \
-                model.encode(body["prompt"])
+            ids = model.text.base_prompt(body["prompt"]) if body.get("add_special_tokens", True) else \
+                model.text.encode(body["prompt"])
         else:
             raise RequestError("tokenize takes a prompt (string) or messages", param="prompt")
         out = {"count": len(ids), "max_model_len": model.context_length, "tokens": ids}
         if body.get("return_token_strs"):
-            out["token_strs"] = [model.token_text(t) for t in ids]
+            out["token_strs"] = [model.text.token_text(t) for t in ids]
         return JSONResponse(out)
 
     async def detokenize(request: Request):
         body = await json_body(request)
         ids = body.get("tokens")
-        if not protocol.is_token_ids(ids) or not all(0 <= t < model.vocab_size for t in ids):
-            raise RequestError(f"tokens must be a list of token ids in [0, {model.vocab_size})", param="tokens")
-        return JSONResponse({"prompt": model.decode(ids)})
+        if not protocol.is_token_ids(ids) or not all(0 <= t < model.text.vocab_size for t in ids):
+            raise RequestError(f"tokens must be a list of token ids in [0, {model.text.vocab_size})", param="tokens")
+        return JSONResponse({"prompt": model.text.decode(ids)})
 
     async def tokenizer_info(request: Request):
-        return JSONResponse({"tokenizer_class": type(getattr(model.tokenizer, "_hf", model.tokenizer)).__name__,
-                             "vocab_size": model.vocab_size, "max_model_len": model.context_length,
-                             "eos_token": model.eos_token, "bos_token": model.bos_token,
-                             "chat_template": getattr(model.tokenizer, "chat_template", None) or _native_template(model)})
+        text = model.text
+        return JSONResponse({"tokenizer_class": type(getattr(text.tokenizer, "_hf", text.tokenizer)).__name__,
+                             "vocab_size": text.vocab_size, "max_model_len": model.context_length,
+                             "eos_token": text.eos_token, "bos_token": text.bos_token,
+                             "chat_template": text.chat_template})
 
     async def completions(request: Request):
         return await generate(request, chat=False)
@@ -100,12 +101,12 @@ def make_app(model, name: str, *, chat_max_tokens: int = 512) -> Starlette:
                                "model", "model_not_found")
         opts = protocol.parse_options(body, chat)
         if chat:
-            prompts = [model.chat_prompt(protocol.parse_messages(body), opts.tools)]
+            prompts = [model.text.chat_prompt(protocol.parse_messages(body), opts.tools)]
             texts = [None]
         else:
-            raw = protocol.parse_prompts(body, model.vocab_size)
-            prompts = [model.base_prompt(p) if isinstance(p, str) else p for p in raw]
-            texts = [p if isinstance(p, str) else model.decode(p) for p in raw]
+            raw = protocol.parse_prompts(body, model.text.vocab_size)
+            prompts = [model.text.base_prompt(p) if isinstance(p, str) else p for p in raw]
+            texts = [p if isinstance(p, str) else model.text.decode(p) for p in raw]
         longest = max(len(p) for p in prompts)
         if opts.max_tokens is None:
             default = chat_max_tokens if chat else 16
@@ -147,11 +148,6 @@ def make_app(model, name: str, *, chat_max_tokens: int = 512) -> Starlette:
 
 
 LIMITER = anyio.CapacityLimiter(256)   # requests in flight (anyio's default of 40 would queue the rest)
-
-
-def _native_template(model) -> str | None:
-    from crucible.model.tokenizer import CHAT_TEMPLATE
-    return CHAT_TEMPLATE if hasattr(model, "engine") else None
 
 
 async def json_body(request: Request) -> dict:
@@ -215,7 +211,7 @@ class Reply:
             ids = self.prompts[p] + ids
             lps = result.prompt_logprobs + lps
             tops = [None] + result.prompt_top[1:] + tops
-        token_text = self.model.token_text
+        token_text = self.model.text.token_text
         tokens = [token_text(t) for t in ids]
         offsets, at = [], 0
         for t in tokens:
@@ -232,10 +228,10 @@ class Reply:
         return {"tokens": tokens, "token_logprobs": lps, "top_logprobs": top, "text_offset": offsets}
 
     def chat_logprobs(self, sample) -> dict:
-        token_text = self.model.token_text
+        token_text = self.model.text.token_text
 
         def entry(token: int, lp: float) -> dict:
-            return {"token": token_text(token), "logprob": lp, "bytes": list(self.model.token_bytes(token))}
+            return {"token": token_text(token), "logprob": lp, "bytes": list(self.model.text.token_bytes(token))}
 
         return {"content": [{**entry(t, lp), "top_logprobs": [entry(i, v) for i, v in alt]}
                             for t, lp, alt in zip(sample.completion.ids, sample.logprobs, sample.top)]}

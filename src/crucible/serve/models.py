@@ -2,7 +2,8 @@
 
 The HTTP layer needs more than `Backend.complete/chat` (text in, text out): token-id prompts, the
 prompt's log-probs (echo), each generated token's log-prob and alternatives, /tokenize, the context
-length. `load_served(spec)` gives an object with those:
+length. `load_served(spec)` gives an object with those: `text` (`NativeText` / `HFText`: prompts,
+/tokenize, token texts and bytes, the chat template), `context_length` and `run(job)`:
 
 - `native:DIR` runs every request through `crucible.model.scheduler.Scheduler` (continuous
   batching: concurrent requests share one decode batch);
@@ -64,19 +65,17 @@ def load_served(spec: str):
     return NativeServed(target) if kind == "native" else HFServed(target)
 
 
-class NativeServed:
-    def __init__(self, path: str):
-        from crucible.generate.native_backend import NativeBackend
-        from crucible.model.scheduler import Scheduler
+class NativeText:
+    """A crucible tokenizer as the HTTP layer needs it: prompts, /tokenize, token texts and bytes."""
 
-        self.backend = NativeBackend.load(path)
-        self.engine = self.backend.engine
-        self.tokenizer = self.engine.tokenizer
-        self.scheduler = Scheduler(self.engine)
-        self.context_length = self.engine.model.config.seq_len
-        self.vocab_size = self.tokenizer.vocab_size
-        self.eos_token, self.bos_token = "<|assistant_end|>", "<|bos|>"
-        from crucible.model.tokenizer import _byte_decoder
+    eos_token, bos_token = "<|assistant_end|>", "<|bos|>"
+
+    def __init__(self, tokenizer):
+        from crucible.model.tokenizer import CHAT_TEMPLATE, _byte_decoder
+
+        self.tokenizer = tokenizer
+        self.vocab_size = tokenizer.vocab_size
+        self.chat_template = CHAT_TEMPLATE
         self._bytes = _byte_decoder()
 
     def base_prompt(self, text: str) -> list[int]:
@@ -100,6 +99,18 @@ class NativeServed:
         if token in self.tokenizer.special_ids:
             return self.token_text(token).encode()
         return bytes(self._bytes[c] for c in self.tokenizer.id_to_token(token))
+
+
+class NativeServed:
+    def __init__(self, path: str):
+        from crucible.generate.native_backend import NativeBackend
+        from crucible.model.scheduler import Scheduler
+
+        self.backend = NativeBackend.load(path)
+        self.engine = self.backend.engine
+        self.text = NativeText(self.engine.tokenizer)
+        self.scheduler = Scheduler(self.engine)
+        self.context_length = self.engine.model.config.seq_len
 
     def run(self, job: Job) -> Result:
         streams = [StopStream(job.stop) for _ in range(job.n)]
@@ -125,23 +136,20 @@ class NativeServed:
         self.scheduler.close()
 
 
-class HFServed:
-    def __init__(self, path: str):
-        from crucible.generate.hf_backend import HFBackend
+class HFText:
+    """An HF tokenizer (and its chat template) as the HTTP layer needs it."""
 
-        self.backend = HFBackend(path)
-        self.tokenizer = self.backend.tokenizer
-        config = self.backend.model.config
-        limit = getattr(config, "max_position_embeddings", None) or getattr(config, "seq_len", None)
-        self.context_length = int(limit or min(self.tokenizer.model_max_length, 1 << 20))
+    def __init__(self, backend):
+        self.backend, self.tokenizer = backend, backend.tokenizer
         self.vocab_size = len(self.tokenizer)
         self.eos_token, self.bos_token = self.tokenizer.eos_token, self.tokenizer.bos_token
+        self.chat_template = getattr(self.tokenizer, "chat_template", None)
 
     def base_prompt(self, text: str) -> list[int]:
         return self.backend.base_ids(text)
 
     def chat_prompt(self, messages: list[dict], tools: list) -> list[int]:
-        if not getattr(self.tokenizer, "chat_template", None):
+        if not self.chat_template:
             raise BackendError("the model has no chat template; use /v1/completions")
         plain = []
         for m in messages:   # OpenAI's shapes that chat templates do not all take
@@ -157,7 +165,7 @@ class HFServed:
         except Exception as e:  # noqa: BLE001 - jinja's errors: the template cannot take these messages
             raise BackendError(f"the model's chat template cannot render these messages ({type(e).__name__}: "
                                f"{e})") from None
-        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        return self.encode(text)
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -170,6 +178,17 @@ class HFServed:
 
     def token_bytes(self, token: int) -> bytes:
         return self.token_text(token).encode()
+
+
+class HFServed:
+    def __init__(self, path: str):
+        from crucible.generate.hf_backend import HFBackend
+
+        self.backend = HFBackend(path)
+        self.text = HFText(self.backend)
+        config = self.backend.model.config
+        limit = getattr(config, "max_position_embeddings", None) or getattr(config, "seq_len", None)
+        self.context_length = int(limit or min(self.text.tokenizer.model_max_length, 1 << 20))
 
     def run(self, job: Job) -> Result:
         from crucible.generate.types import GenParams

@@ -3,11 +3,11 @@
 Agent clients (mini-swe-agent, anything that loops model call -> command -> observation) need a model
 whose k-th reply is a chosen one: the first asks to run a command, the next submits. A real network
 cannot be scripted across turns (`bigram_gpt` maps a token to the next, so every turn starts the
-same), so `ScriptedModel` has the interface of `crucible.serve.models`' served models (prompts,
-tokenize, `run(job)`) without any network: the reply to a chat is `replies[k]`, where k is the number
-of assistant turns already in the conversation (counted in the rendered prompt: its
-<|assistant_start|> tokens before the last). So it is stateless: the same conversation always gets
-the same reply, and several agents can share one server.
+same), so `ScriptedModel` has the interface of `crucible.serve.models`' served models (a `text`,
+the `NativeText` of crucible's test tokenizer, and `run(job)`) without any network: the reply to a
+chat is `replies[k]`, where k is the number of assistant turns already in the conversation (counted
+in the rendered prompt: its <|assistant_start|> tokens before the last). So it is stateless: the
+same conversation always gets the same reply, and several agents can share one server.
 
 The chat prompt is rendered exactly as a native checkpoint's (`crucible.model.chat`, with crucible's
 test tokenizer), so what reaches the model (tool schemas, tool results, assistant tool calls) can be
@@ -26,35 +26,15 @@ from crucible.generate.types import BackendError
 
 class ScriptedModel:
     def __init__(self, replies: list[str], *, context_length: int = 8192):
+        from crucible.serve.models import NativeText
         from crucible.testing.gpt import tokenizer
 
         if not replies or not all(isinstance(r, str) for r in replies):
             raise ValueError("a script is a non-empty list of reply strings")
         self.replies = list(replies)
-        self.tokenizer = tokenizer()
+        self.text = NativeText(tokenizer())
         self.context_length = context_length
-        self.vocab_size = self.tokenizer.vocab_size
-        self.eos_token, self.bos_token = "<|assistant_end|>", "<|bos|>"
-        self._assistant_start = self.tokenizer.special_id("assistant_start")
-
-    def base_prompt(self, text: str) -> list[int]:
-        return [self.tokenizer.bos_id] + self.tokenizer.encode(text)
-
-    def chat_prompt(self, messages: list[dict], tools: list) -> list[int]:
-        from crucible.model.chat import render_for_completion
-        return render_for_completion(self.tokenizer, messages, tools or None)
-
-    def encode(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text)
-
-    def decode(self, ids: list[int]) -> str:
-        return self.tokenizer.decode(ids)
-
-    def token_text(self, token: int) -> str:
-        return self.tokenizer.decode([token])
-
-    def token_bytes(self, token: int) -> bytes:
-        return self.token_text(token).encode()
+        self._assistant_start = self.text.tokenizer.special_id("assistant_start")
 
     def turn(self, prompt: list[int]) -> int:
         """Which reply a prompt gets: the assistant turns it already holds."""
@@ -73,10 +53,10 @@ class ScriptedModel:
         cuts = [text.find(s) for s in job.stop if s in text]
         if cuts:
             text = text[:min(cuts)]
-        ids = self.tokenizer.encode(text)
+        ids = self.text.encode(text)
         if len(ids) > job.max_tokens:
             ids, finish = ids[:job.max_tokens], "length"
-            text = self.tokenizer.decode(ids)
+            text = self.text.decode(ids)
         samples = [Sample(Completion(list(ids), text, [0] * len(ids), finish)) for _ in range(job.n)]
         if job.on_text:
             for i in range(job.n):

@@ -364,3 +364,31 @@ def test_mine_mines_a_model_on_the_kept_problems(invented):
                 "--temperature", "0", "--max-tokens", "64", "--out", str(out), "--no-progress"]) == 0
     mined = rows(out / "mined.jsonl")
     assert sorted(r["task_id"] for r in mined) == ["invent/0", "invent/10"]
+
+
+class CompletingModel:
+    """A base model that continues the prompt's opened fence with the good problem, and records prompts."""
+    spec, concurrency = "scripted-base", 1
+
+    def __init__(self):
+        self.prompts = []
+
+    def complete(self, prompt, n, params, on_text=None):
+        from crucible.generate.types import Generation
+
+        self.prompts.append((prompt, params.stop))
+        text = GOOD.split("```python\n", 1)[1] + "\nTopic: another one\n```python\n"
+        return [Generation(text[:text.index(params.stop[0])])]
+
+
+@needs_sandbox
+def test_a_base_model_continues_the_opened_fence(tmp_path):
+    from crucible.generate.types import GenParams
+    from crucible.improve.contamination import ContaminationIndex
+
+    model = CompletingModel()
+    summary = invent.invent(model, tmp_path, GenParams(temperature=0.5), invent.Settings(n=1, chat=False, progress=False),
+                            ContaminationIndex([]))
+    assert summary["kept"] == 1
+    assert model.prompts[0][0] == invent.base_prompt(0)
+    assert rows(tmp_path / "problems.jsonl")[0]["entry_point"] == "running_max"

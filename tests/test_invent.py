@@ -9,6 +9,7 @@ import ast
 import json
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -278,7 +279,7 @@ def test_every_rejection_is_recorded_with_its_reason(invented):
 
 @needs_sandbox
 def test_a_reference_reading_the_hosts_files_fails_in_the_sandbox(invented):
-    assert open("/etc/passwd").read()  # readable on the host: only the sandbox makes the reference fail
+    assert Path("/etc/passwd").read_text()  # readable on the host: only the sandbox makes the reference fail
     rejected = {r["sample_index"]: r for r in rows(invented["out"] / "rejected.jsonl")}
     assert rejected[5]["reason"] == "reference fails"
     assert "/etc/passwd" in rejected[5]["detail"]
@@ -298,7 +299,7 @@ def test_tests_the_judge_would_run_on_the_host_are_never_run(invented):
 
 
 @needs_sandbox
-def test_the_summary_counts_reasons_with_intervals(invented, capsys):
+def test_the_summary_counts_reasons_with_intervals(invented):
     summary = json.loads((invented["out"] / "invent.json").read_text())
     assert summary["decided"] == 11
     assert summary["kept"] == 2
@@ -314,6 +315,14 @@ def test_a_rerun_asks_nothing_and_writes_nothing(invented):
     assert cli(invented["argv"]) == 0  # the fixture's server is still up: it would be asked
     assert len(invented["server"].seen) == invented["asked"]
     assert {name: (invented["out"] / name).read_text() for name in before} == before
+
+
+@needs_sandbox
+def test_other_sampling_settings_are_refused_with_exit_2(invented, capsys):
+    argv = [a if a != "0.8" else "0.2" for a in invented["argv"]]
+    assert cli(argv) == 2
+    assert "sampling.json" in capsys.readouterr().err
+    assert len(invented["server"].seen) == invented["asked"]
 
 
 @needs_sandbox

@@ -353,7 +353,8 @@ def invent(backend, out: str | Path, params, settings: Settings, contamination) 
 
 
 def summarize(out: str | Path) -> dict:
-    """Counts per reason, the kept share (Wilson 95%) and the mean mutation score (t 95%) of DIR."""
+    """Counts per reason, the kept share (Wilson 95%), the mean mutation score (t 95%) and mutants per
+    kept problem (mean and sd; its t interval is clipped to [0, 1]: read only mean and std) of DIR."""
     from crucible.eval.runs import mean_interval
     from crucible.io import atomic_write, read_jsonl
     from crucible.metrics.proportion import wilson_interval
@@ -367,7 +368,7 @@ def summarize(out: str | Path) -> dict:
                "kept_share": len(kept) / total if total else None,
                "kept_share_ci": list(wilson_interval(len(kept), total)) if total else None,
                "rejected": {reason: sum(r["reason"] == reason for r in rejected) for reason in REASONS},
-               "mutants_per_problem": mean_interval([r["mutants"] for r in kept])["mean"] if kept else None,
+               "mutants_per_problem": mean_interval([r["mutants"] for r in kept]) if kept else None,
                "mutation_score": mean_interval(scores) if scores else None}
     atomic_write(out / SUMMARY, json.dumps(summary, indent=2) + "\n")
     return summary
@@ -383,6 +384,7 @@ def render(summary: dict) -> str:
     score = summary["mutation_score"]
     if score:
         lo, hi = score["ci"]
+        per = summary["mutants_per_problem"]
         lines.append(f"mutation score of kept problems: {score['mean']:.3f} [{lo:.3f}, {hi:.3f}] "
-                     f"({summary['mutants_per_problem']:.1f} mutants per problem)")
+                     f"({per['mean']:.1f} ± {per['std']:.1f} (sd) mutants per problem)")
     return "\n".join(lines)

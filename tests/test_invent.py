@@ -191,8 +191,9 @@ def problem_row(task_id="mine/0", **changes):
 ])
 def test_a_bad_tasks_file_names_its_file_and_line(tmp_path, rows, message):
     path = write_rows(tmp_path / "t.jsonl", rows)
-    with pytest.raises(TaskError, match=str(path).replace(".", r"\.") + message.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(TaskError) as info:
         load_suite("humaneval", tasks_file=str(path))
+    assert str(info.value).startswith(f"{path}{message}")
 
 
 def test_a_bad_tasks_file_is_exit_code_2_naming_the_line(tmp_path, capsys):
@@ -396,8 +397,8 @@ def test_a_base_model_continues_the_opened_fence(tmp_path):
     from crucible.improve.contamination import ContaminationIndex
 
     model = CompletingModel()
-    summary = invent.invent(model, tmp_path, GenParams(temperature=0.5), invent.Settings(n=1, chat=False, progress=False),
-                            ContaminationIndex([]))
+    settings = invent.Settings(n=1, chat=False, progress=False)
+    summary = invent.invent(model, tmp_path, GenParams(temperature=0.5), settings, ContaminationIndex([]))
     assert summary["kept"] == 1
     assert model.prompts[0][0] == invent.base_prompt(0)
     assert rows(tmp_path / "problems.jsonl")[0]["entry_point"] == "running_max"

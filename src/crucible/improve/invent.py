@@ -196,7 +196,8 @@ def check_prompt(module: ast.Module) -> None:
         names = [stmt.module or ""] if isinstance(stmt, ast.ImportFrom) else [a.name for a in stmt.names]
         bad = [n for n in names if n.split(".")[0] not in ALLOWED_IMPORTS or getattr(stmt, "level", 0)]
         if bad:
-            raise Rejected("unsafe for the judge", f"import of {', '.join(bad)} (allowed: {', '.join(ALLOWED_IMPORTS)})")
+            raise Rejected("unsafe for the judge",
+                           f"import of {', '.join(bad)} (allowed: {', '.join(ALLOWED_IMPORTS)})")
     if function.decorator_list:
         raise Rejected("unsafe for the judge", "a decorated function")
     args = function.args

@@ -16,7 +16,7 @@ COMMANDS = [
     "exec", "eval", "report", "languages", "sandbox",
     "tokenizer", "data", "pretrain", "golf", "sft", "dpo", "grpo",
     "serve", "chat", "swe",
-    "compare", "world", "vote", "probes", "gate", "mine", "curriculum", "run",
+    "compare", "world", "vote", "probes", "gate", "mine", "invent", "curriculum", "run",
 ]
 
 

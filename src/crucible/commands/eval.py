@@ -35,7 +35,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", default="1,10,100", help="pass@k values, comma-separated (default 1,10,100)")
     p.add_argument("--workers", type=int, default=None, help="parallel graders (default: CPU count)")
     p.add_argument("--language", default="python", help="language of the suite's prompts (HumanEval)")
-    p.add_argument("--tasks", metavar="FILE.jsonl", help="puzzles or user tasks instead of the bundled ones")
+    p.add_argument("--tasks", metavar="FILE.jsonl", 
+                   help="puzzles, world or HumanEval-format tasks (e.g. crucible invent's) instead of the bundled ones")
     p.add_argument("--limit", type=int, help="only the first N tasks")
     p.add_argument("--task-ids", help="only these task ids, comma-separated")
     gen = p.add_argument_group("sampling (with --model)")

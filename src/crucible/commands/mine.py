@@ -28,7 +28,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, metavar="SPEC", help="native:DIR, hf:DIR, vllm:DIR or openai:MODEL@URL")
     p.add_argument("--suite", required=True, choices=("humaneval", "puzzles", "world"), help="where tasks come from")
     p.add_argument("--out", required=True, metavar="DIR", help="mining directory (resumable)")
-    p.add_argument("--tasks", metavar="FILE.jsonl", help="puzzles or world tasks instead of the bundled ones")
+    p.add_argument("--tasks", metavar="FILE.jsonl", help="puzzles, world or HumanEval-format tasks instead of the bundled ones")
     p.add_argument("--language", default="python", help="language of the tasks (puzzles, HumanEval)")
     p.add_argument("--limit", type=int, help="only the first N tasks")
     p.add_argument("--task-ids", help="only these task ids, comma-separated")

@@ -1,6 +1,7 @@
 """Suites by name: what `crucible eval SUITE` (and anything else that names a suite) grades against.
 
-    humaneval                 HumanEval in Python (language python/py), else translated to `language`
+    humaneval                 HumanEval in Python (language python/py), or the HumanEval-format
+                              problems of `tasks_file`; else translated to `language`
     puzzles                   the bundled puzzles, or those of `tasks_file`, in `language` (a comma list
                               or "all" ready languages)
     world                     generated "transform a string" tasks (`crucible world`) from `tasks_file`,
@@ -45,8 +46,12 @@ def load_suite(name: str, *, language: str | None = "python", tasks_file: str | 
         from crucible.grade.humaneval.suite import HumanEvalSuite
         from crucible.tasks import humaneval
 
-        tasks = humaneval.tasks(task_ids, limit)
-        return HumanEvalSuite(tasks, unsafe=unsafe, python_env=python_env), lambda: humaneval.reference_samples(tasks)
+        problems = humaneval.load_problems(tasks_file) if tasks_file else None
+        tasks = humaneval.tasks(task_ids, limit, problems)
+        return (HumanEvalSuite(tasks, unsafe=unsafe, python_env=python_env, problems=problems),
+                lambda: humaneval.reference_samples(tasks, problems))
+    if tasks_file:
+        raise TaskError("--tasks: a HumanEval tasks file is Python only (--language python)")
     from crucible.grade.translated import TranslatedSuite
     from crucible.tasks import humaneval_translated
 

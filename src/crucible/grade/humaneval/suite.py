@@ -30,16 +30,18 @@ class HumanEvalSuite:
     unsafe: bool = False
     name: str = "humaneval"
     python_env: PythonEnv | None = None  # packages the candidates may import (default: stdlib only)
+    problems: dict | None = None  # task_id -> HumanEval row (tasks.humaneval.load_problems); default HumanEval's
 
     def __post_init__(self):
-        self.problems = load_problems()
+        if self.problems is None:
+            self.problems = load_problems()
 
     def check_sample(self, sample: dict) -> str | None:
         for key in ("task_id", "completion"):
             if key not in sample:
                 return f"missing field {key!r}"
         if not isinstance(sample["task_id"], str) or sample["task_id"] not in self.problems:
-            return f"unknown task_id {sample['task_id']!r} (HumanEval has HumanEval/0 .. HumanEval/163)"
+            return f"unknown task_id {sample['task_id']!r} (not one of this suite's {len(self.problems)} problems)"
         if not isinstance(sample["completion"], str):
             return f"'completion' must be a string, got {type(sample['completion']).__name__}"
         return None

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from dataclasses import replace
 
-from crucible.improve.curriculum import CurriculumError, decide
+from crucible.improve.curriculum import CurriculumError, decide, describe
 from crucible.improve.gates import RESULT_FILES, GateFailed, enforce, metrics_from_paths, parse_gate
 from crucible.improve.recipe import Recipe, Stage, resolve, to_argv
 from crucible.improve.values import StageValueError, VALUE_FILES, as_text, parse_condition, read_value
@@ -71,32 +71,36 @@ def save_state(run: Path, state: dict) -> None:
 
 def prepare(stage: Stage, recipe: Recipe, run: Path, state: dict) -> tuple[Stage, str | None]:
     """The stage with [vars] and values from finished stages filled in (directories stay placeholders),
-    and why it is skipped (None: it runs). RunError names the recipe line: a value not there, or a
+    and why it is skipped (None: it runs). The condition is read first: a skipped stage's other
+    references are left as they are. RunError names the recipe line: a value not there, or a
     reference to a skipped stage."""
     where = f"{recipe.path}:{stage.line}: stage {stage.name!r}"
     kinds = {s.name: s.kind for s in recipe.stages}
+
+    def value(name: str, key: str):
+        skipped = state["stages"].get(name, {}).get("skipped")
+        if skipped:
+            raise RunError(f"{where}: refers to {{{name}{'.' + key if key else ''}}}, but stage {name!r} "
+                           f"was skipped ({skipped})")
+        return read_value(run / name, kinds[name], key) if key else None
+
     values, when, skip = {}, stage.when, None
     try:
-        for name, key in stage.references():
-            skipped = state["stages"].get(name, {}).get("skipped")
-            if skipped:
-                raise RunError(f"{where}: refers to {{{name}{'.' + key if key else ''}}}, but stage {name!r} "
-                               f"was skipped ({skipped})")
-            if key:
-                values[f"{name}.{key}"] = read_value(run / name, kinds[name], key)
-        if when is not None:
-            condition = parse_condition(when)
-            seen = values[f"{condition.stage}.{condition.key}"]
+        if stage.when is not None:
+            condition = parse_condition(stage.when)
+            seen = value(condition.stage, condition.key)
             when = f"{condition.text} ({condition.stage}.{condition.key} = {seen!r})"
             skip = None if condition.holds(seen) else f"{when} is false"
+        for name, key in [] if skip else stage.references():
+            values[f"{name}.{key}"] = value(name, key)
     except StageValueError as e:
         raise RunError(f"{where}: {e}") from None
-    fill = {**recipe.vars, **{k: as_text(v) for k, v in values.items()}}
+    fill = {**recipe.vars, **{k: as_text(v) for k, v in values.items() if v is not None}}
     resolved = replace(stage, args=tuple(resolve(list(stage.args), fill, partial=True)), when=when,
                        flags=tuple((k, resolve(v, fill, partial=True)) for k, v in stage.flags))
-    for key, value in resolved.flags if stage.kind == "curriculum" and skip is None else []:
-        if key != "results" and not (isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit())):
-            raise RunError(f"{where}: {key!r} must be a whole number, got {value!r}")
+    for key, given in resolved.flags if stage.kind == "curriculum" and skip is None else []:
+        if key != "results" and not (isinstance(given, int) or (isinstance(given, str) and given.strip().isdigit())):
+            raise RunError(f"{where}: {key!r} must be a whole number, got {given!r}")
     return resolved, skip
 
 
@@ -144,7 +148,8 @@ def stage_metrics(stage: Stage, run: Path, places: dict[str, str]) -> dict[str, 
     return metrics_from_paths(given if isinstance(given, list) else [given])
 
 
-def run_stage(stage: Stage, run: Path, places: dict[str, str], cli_main: Callable[[list[str]], int]) -> None:
+def run_stage(stage: Stage, run: Path, places: dict[str, str], cli_main: Callable[[list[str]], int],
+              log=print) -> None:
     """Run one stage to completion in RUN/<stage>/ (raises RunError if its command fails)."""
     out = run / stage.name
     out.mkdir(parents=True, exist_ok=True)
@@ -158,7 +163,7 @@ def run_stage(stage: Stage, run: Path, places: dict[str, str], cli_main: Callabl
         atomic_write(out / "compare.json", json.dumps(result, indent=2) + "\n")
         return
     if stage.kind == "curriculum":
-        decide_level(stage, out, places)
+        decide_level(stage, out, places, log)
         return
     if stage.kind == "gate":
         return
@@ -173,7 +178,7 @@ def run_stage(stage: Stage, run: Path, places: dict[str, str], cli_main: Callabl
         raise RunError(f"stage {stage.name!r} (crucible {' '.join(argv)}) exited with code {code}", code)
 
 
-def decide_level(stage: Stage, out: Path, places: dict[str, str]) -> None:
+def decide_level(stage: Stage, out: Path, places: dict[str, str], log) -> None:
     """A curriculum stage: the decision on its `results` at its `level`, in decision.json."""
     from crucible.report.build import load_rows
 
@@ -185,6 +190,7 @@ def decide_level(stage: Stage, out: Path, places: dict[str, str]) -> None:
     except CurriculumError as e:
         raise RunError(f"stage {stage.name!r}: {results}: {e}") from None
     decision = {"stage": stage.name, "results": results, **decision}
+    log(describe(decision))
     atomic_write(out / VALUE_FILES["curriculum"], json.dumps(decision, indent=2) + "\n")
 
 
@@ -212,7 +218,7 @@ def run_recipe(recipe: Recipe, run: str | Path, cli_main: Callable[[list[str]], 
             resolved, skip = prepare(stage, recipe, run, state)
             log(f"[run] {stage.name}: skipped: {skip}" if skip else f"[run] {stage.name}: {stage.kind}")
             if not skip:
-                run_stage(resolved, run, places, cli_main)
+                run_stage(resolved, run, places, cli_main, log)
         else:
             skip = entry.get("skipped")
             resolved = stage if skip else prepare(stage, recipe, run, state)[0]

@@ -206,3 +206,49 @@ def test_a_condition_on_a_number_compares_numbers_and_strings_only_for_equality(
         parse_condition("cur1.action > 'mine'")
     with pytest.raises(StageValueError, match="not a number"):
         parse_condition("cur1.action > 1").holds("mine")
+
+
+def test_the_shipped_curriculum_recipe_is_valid():
+    from crucible.commands.run import stage_kinds
+    from crucible.train.config import recipe_file
+
+    recipe = load_run_recipe(recipe_file("curriculum"), stage_kinds())
+    kinds = {s.name: s.kind for s in recipe.stages}
+    assert kinds["cur1"] == kinds["cur2"] == "curriculum"
+    assert dict(recipe.stages[recipe.names().index("pool2")].flags)["levels"] == "{cur1.next_level}"
+    assert all(s.when == "cur2.action == 'mine'" for s in recipe.stages if s.name in ("sft2", "eval_sft2", "gain"))
+
+
+@pytest.fixture(scope="module")
+def level2_model(tmp_path_factory):
+    """A tiny HF model that has memorised the reference programs of the level-2 pool the recipe draws."""
+    from crucible.testing import build_tiny_hf_model
+
+    pool = world.generate([2], split="train", count=4)
+    return build_tiny_hf_model(tmp_path_factory.mktemp("model") / "m",
+                               [(t.prompt, t.reference + "```\n") for t in pool], steps=300)
+
+
+@needs_sandbox
+def test_the_shipped_recipe_runs_on_a_tiny_budget(level2_model, tmp_path):
+    from crucible.commands.run import stage_kinds
+    from crucible.train.config import recipe_file
+
+    text = recipe_file("curriculum").read_text()
+    small = {"native:runs/mission/base": f"hf:{level2_model}", "count = 40": "count = 4", "count = 60": "count = 4",
+             "n = 4": "n = 1", "temperature = 1.0": "temperature = 0\nmax_tokens = 80"}
+    for big, tiny in small.items():
+        assert big in text
+        text = text.replace(big, tiny)
+    recipe = tmp_path / "curriculum.toml"
+    recipe.write_text(text)
+    run = tmp_path / "run"
+    improve_run.run_recipe(load_run_recipe(recipe, stage_kinds()), run, cli, log=lambda line: None)
+    rounds = jsonl(run / improve_run.CURRICULUM_LOG)
+    assert [(r["level"], r["action"]) for r in rounds] == [(2, "harder"), (3, "easier")]
+    assert {t.level for t in world.load_tasks(run / "pool2" / "tasks.jsonl")} == {3}
+    assert json.loads((run / "mine1" / "samples.jsonl").read_text().splitlines()[0])["difficulty"] == "level 2"
+    state = json.loads((run / "run.json").read_text())["stages"]
+    assert [name for name, entry in state.items() if entry.get("skipped")] == ["sft2", "eval_sft2", "gain"]
+    assert json.loads((run / "eval_base" / "summary.json").read_text())["n_samples"] == 4
+    assert "<h2>Curriculum</h2>" in (run / "report.html").read_text()

@@ -252,3 +252,18 @@ def test_the_shipped_recipe_runs_on_a_tiny_budget(level2_model, tmp_path):
     assert [name for name, entry in state.items() if entry.get("skipped")] == ["sft2", "eval_sft2", "gain"]
     assert json.loads((run / "eval_base" / "summary.json").read_text())["n_samples"] == 4
     assert "<h2>Curriculum</h2>" in (run / "report.html").read_text()
+
+
+@needs_sandbox
+def test_values_of_other_kinds_are_checked_when_read(tmp_path, capsys):
+    more = '[[stage]]\nname = "more"\nkind = "world"\nlevels = "1"\nsplit = "train"\ncount = "{eval1.KEY}"\n'
+    recipe = Path(write_recipe(tmp_path, names=("tasks1", "eval1"), extra=more.replace("KEY", "n_samples")))
+    run = tmp_path / "run"
+    assert cli(["run", str(recipe), "--out", str(run)]) == 0
+    assert len(world.load_tasks(run / "more" / "tasks.jsonl")) == 3  # eval1 graded 3 samples
+    recipe.write_text(recipe.read_text().replace("{eval1.n_samples}", "{eval1.n_sample}"))
+    line = recipe.read_text().splitlines().index('name = "more"')
+    assert cli(["run", str(recipe), "--out", str(tmp_path / "run2")]) == 2
+    err = capsys.readouterr().err
+    assert f"{recipe}:{line}: stage 'more': {tmp_path / 'run2' / 'eval1' / 'summary.json'} has no 'n_sample'" in err
+    assert "n_samples" in err.split("keys:")[1]

@@ -32,7 +32,8 @@ STAGES = {
     "eval1": 'kind = "eval"\nargs = ["world"]\ntasks = "{tasks1}/tasks.jsonl"\nreference = true\nno_progress = true',
     "cur1": 'kind = "curriculum"\nresults = "{eval1}"\nlevel = 1\nhighest = 3',
     "tasks2": 'kind = "world"\nlevels = "{cur1.next_level}"\nsplit = "train"\ncount = 3',
-    "eval2": 'kind = "eval"\nargs = ["world"]\ntasks = "{tasks2}/tasks.jsonl"\nsamples = "{samples}"\nno_progress = true',
+    "eval2": ('kind = "eval"\nargs = ["world"]\ntasks = "{tasks2}/tasks.jsonl"\nsamples = "{samples}"\n'
+              'no_progress = true'),
     "cur2": 'kind = "curriculum"\nresults = "{eval2}"\nlevel = "{cur1.next_level}"\nhighest = 3',
     "mine2": 'kind = "world"\nwhen = "cur2.action == \'mine\'"\nlevels = "{cur2.level}"\nsplit = "train"\ncount = 2',
     "harder2": 'kind = "world"\nwhen = "cur2.action == \'harder\'"\nlevels = "{cur2.next_level}"\nsplit = "train"',

@@ -3,8 +3,9 @@
 Pure functions: records in, numbers and HTML text out (the figures are `run_plots`, the files
 `run_files`). Sections appear only when the run has such stages: the stages with their metrics and
 gate outcomes (or why a stage was skipped), pass@k per eval stage, pass@1 by stage, the
-curriculum's decision per round, mining, comparisons, vote@N, pretraining, SFT/DPO and GRPO curves. Every number with an interval is printed with it (95 %; bootstrap over
-tasks for pass rates, Wilson for the mining yield, the logged intervals for training).
+curriculum's decision per round, mining, comparisons, vote@N, pretraining, SFT/DPO and GRPO
+curves. Every number with an interval is printed with it (95 %; bootstrap over tasks for pass
+rates, Wilson for the curriculum's pass rate and the mining yield, the logged intervals for training).
 
 Every text on the page is escaped (`html.escape`): task ids, languages, probe categories, gate text
 and paths can come from model output or user files. Figures are <img> tags with a relative path

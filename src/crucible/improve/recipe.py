@@ -138,7 +138,7 @@ def load_run_recipe(path: str | Path, kinds) -> Recipe:
     if not stages:
         raise RecipeError(f"{path}: no [[stage]] tables")
     recipe = Recipe(path, {k: str(v) for k, v in variables.items()}, tuple(stages))
-    for stage in stages:  # every placeholder must name a var or an earlier stage, a value an earlier stage's
+    for stage in stages:  # a placeholder names a var or an earlier stage; {stage.key} a value it writes
         earlier = {s.name: s.kind for s in stages[:stages.index(stage)]}
         for name, key in stage.references():
             where = f"{path}:{stage.line}: stage {stage.name!r}"
@@ -146,11 +146,11 @@ def load_run_recipe(path: str | Path, kinds) -> Recipe:
                 raise RecipeError(f"{where}: {{{name}}} is neither a [vars] name nor an earlier stage")
             if key and name not in earlier:
                 raise RecipeError(f"{where}: {name}.{key} does not name an earlier stage")
-            try:
-                if key:
+            if key:
+                try:
                     check_key(name, earlier[name], key)
-            except StageValueError as e:
-                raise RecipeError(f"{where}: {e}") from None
+                except StageValueError as e:
+                    raise RecipeError(f"{where}: {e}") from None
     return recipe
 
 

@@ -34,9 +34,8 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from pathlib import Path
-
 from dataclasses import replace
+from pathlib import Path
 
 from crucible.improve.curriculum import CurriculumError, decide, describe
 from crucible.improve.gates import RESULT_FILES, GateFailed, enforce, metrics_from_paths, parse_gate

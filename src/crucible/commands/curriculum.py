@@ -22,18 +22,14 @@ def main(args) -> int:
     import json
 
     from crucible.commands import usage_errors
-    from crucible.improve.curriculum import CurriculumError, decide, record
+    from crucible.improve.curriculum import CurriculumError, decide, describe, record
     from crucible.io import JsonlError
     from crucible.report.build import ReportError, load_rows
 
     with usage_errors(ReportError, JsonlError, CurriculumError, prefix=f"{args.dir}: "):
         decision = decide(load_rows(args.dir), args.level)
     decision["run"] = str(args.dir)
-    lo, hi = decision["ci"]
-    print(f"level {decision['level']}: pass rate {100 * decision['pass_rate']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] "
-          f"over {decision['samples']} samples; tasks all/some/none passing: "
-          f"{decision['tasks']['all']}/{decision['tasks']['some']}/{decision['tasks']['none']} -> "
-          f"{decision['action']} (next level {decision['next_level']})")
+    print(describe(decision))
     if args.record:
         record(args.record, decision)
     else:

@@ -2,6 +2,7 @@
 
 examples:
   crucible run recipes/improve_world.toml --out runs/loop          # runs what is not done yet
+  crucible run curriculum --out runs/curriculum                     # rounds that follow the curriculum
   crucible run recipes/improve_world.toml --out runs/loop --force sft1   # redo sft1 and what follows
   crucible run recipes/improve_world.toml --out runs/loop --ray auto     # eval, mine, swe on the cluster
 
@@ -11,7 +12,9 @@ finished stages changed is refused unless --force names the stage to redo. Exit 
 3 a gate failed (which, and by how much), 2 bad recipe or usage, else the failing stage's code.
 With --ray ADDRESS every stage whose command takes --ray (eval, mine, swe grade, swe run) gets it,
 unless the stage sets its own; other stages run here as before (docs/scale.md). The recipe format
-is described in crucible.improve.recipe.
+is described in crucible.improve.recipe; a recipe branches on what its stages found with
+`{stage.key}` values and `when` conditions, and its `curriculum` stages choose each round's level
+(RUN/curriculum.jsonl; crucible.improve.values, docs/improve.md).
 """
 
 from __future__ import annotations

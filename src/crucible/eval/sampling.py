@@ -1,10 +1,10 @@
 """Sample a backend on a suite's tasks into `DIR/samples.jsonl`, resumably.
 
 `DIR/samples.jsonl` is append-only, one row per sample ({"task_id", "language", "completion",
-"sample_index", "finish_reason", "raw" when sanitizing changed it}), written and fsynced as each
-task's samples arrive. A re-run with the same DIR generates only the (task, index) pairs that are
-missing — a killed run loses at most the samples in flight and duplicates nothing — and a torn
-last line is cut off (`crucible.io`).
+"sample_index", "finish_reason", "difficulty" when the task has one, "raw" when sanitizing changed
+it}), written and fsynced as each task's samples arrive. A re-run with the same DIR generates only
+the (task, index) pairs that are missing — a killed run loses at most the samples in flight and
+duplicates nothing — and a torn last line is cut off (`crucible.io`).
 
 Prompting. Base completion (default): the task's prompt is continued; the backend stops at the
 task's stop set and cuts the text there (the `Backend` contract), so the completion is the text as
@@ -43,9 +43,13 @@ def task_seed(seed: int | None, task_id: str, index: int) -> int | None:
 
 
 def sample_row(task: Task, index: int, completion: str, gen) -> dict:
-    """One samples.jsonl row; the model's text is kept as "raw" when sanitizing changed it."""
+    """One samples.jsonl row; the model's text is kept as "raw" when sanitizing changed it. The task's
+    difficulty goes along, as a samples file's rows get it from the suite: breakdowns and the
+    curriculum (levels) read it from the graded rows."""
     row = {"task_id": task.task_id, "language": task.language, "completion": completion,
            "sample_index": index, "finish_reason": gen.finish_reason}
+    if task.difficulty:
+        row["difficulty"] = task.difficulty
     if completion != gen.text:
         row["raw"] = gen.text
     return row

@@ -58,6 +58,15 @@ def decide(rows: list[dict], level: int, *, lowest: int = 1, highest: int = 5) -
             "mine_tasks": [t for t, v in outcomes.items() if v == "some"]}
 
 
+def describe(decision: dict) -> str:
+    """One line: the level, its pass rate with the interval, the task counts and the choice."""
+    lo, hi = decision["ci"]
+    tasks = "/".join(str(decision["tasks"][k]) for k in ("all", "some", "none"))
+    return (f"level {decision['level']}: pass rate {100 * decision['pass_rate']:.1f}% [{100 * lo:.1f}, {100 * hi:.1f}] "
+            f"over {decision['samples']} samples; tasks all/some/none passing: {tasks} -> {decision['action']} "
+            f"(next level {decision['next_level']})")
+
+
 def record(path: str | Path, decision: dict) -> None:
     """Append one round's decision to a JSONL file, flushed and synced."""
     with Path(path).open("a", encoding="utf-8") as f:

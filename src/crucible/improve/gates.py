@@ -12,6 +12,7 @@ Metric names come from the result files crucible writes (`metrics_from`):
 - probes (probes.json): probes.total, probes.<category> (and .lo / .hi);
 - a comparison (`crucible compare --json`): compare.delta, compare.lo, compare.hi, compare.p;
 - vote (vote.json): vote@N (and .lo / .hi);
+- a curriculum decision (decision.json): pass_rate (and .lo / .hi, Wilson), level, next_level;
 - any other JSON object's top-level numbers under their own names (e.g. {"bpb": 1.07}).
 
 `metrics_from_paths` reads them from files or results directories. `enforce` raises GateFailed
@@ -30,7 +31,9 @@ from crucible.io import JsonlError, parse_line
 
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq, "!=": operator.ne}
 RESULT_FILES = ("summary.json", "probes.json", "vote.json", "compare.json")  # what a results directory offers
-GATE = re.compile(r"\s*([A-Za-z_][\w@.\-]*)\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*")
+OP = r"(>=|<=|==|!=|>|<)"  # longest first: '>=' before '>'
+NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
+GATE = re.compile(rf"\s*([A-Za-z_][\w@.\-]*)\s*{OP}\s*{NUMBER}\s*")
 
 
 class GateError(ValueError):
@@ -109,6 +112,9 @@ def metrics_from(obj: dict) -> dict[str, float]:
     if "p_value" in obj and "delta" in obj:  # compare
         out.update({"compare.p": obj["p_value"], "compare.delta": obj["delta"],
                     "compare.lo": obj["ci"][0], "compare.hi": obj["ci"][1]})
+    if "pass_rate" in obj and "next_level" in obj:  # a curriculum decision
+        out.update({"pass_rate": obj["pass_rate"], "pass_rate.lo": obj["ci"][0], "pass_rate.hi": obj["ci"][1],
+                    "level": obj["level"], "next_level": obj["next_level"]})
     if isinstance(obj.get("vote@N"), dict):
         out["vote@N"] = obj["vote@N"]["value"]
         out["vote@N.lo"], out["vote@N.hi"] = obj["vote@N"]["ci"]

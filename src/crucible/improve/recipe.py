@@ -22,13 +22,24 @@ repeats the flag. The runner adds `--out RUN/<name>` (world: `--out RUN/<name>/t
 `crucible run --ray ADDRESS` adds `--ray ADDRESS` to the stages whose command takes it; a stage may
 set `ray = "auto"` itself. `ray` is not part of a stage's fingerprint: moving a finished stage's
 recipe onto a cluster, or off it, does not redo it.
-Two kinds are the runner's own: `compare` (keys `a` and `b`: two eval directories; writes
-compare.json) and `gate` (key `metrics`: result files or directories to read). Retrain-from-base
-versus continue is a `[vars]` switch: point the next round's `model` at the base or at the last round.
+Three kinds are the runner's own: `compare` (keys `a` and `b`: two eval directories; writes
+compare.json), `gate` (key `metrics`: result files or directories to read) and `curriculum` (keys
+`results`: a graded directory, `level`: the level it sampled, optional `lowest`/`highest`: the
+ladder, 1..5 by default; writes decision.json: harder / mine / easier, see crucible.improve.curriculum).
+Retrain-from-base versus continue is a `[vars]` switch: point the next round's `model` at the base
+or at the last round.
+
+Branching on what a stage found (crucible.improve.values): `{stage.key}` is a value from a finished
+stage's JSON output (`levels = "{cur1.next_level}"`), read when the stage is about to run; `when =
+"cur1.action == 'mine'"` runs a stage only if the condition holds, else records it as skipped. A
+stage's fingerprint is taken over its resolved keys ([vars] and values filled in; directories stay
+placeholders, so a moved RUN still resumes): a changed upstream decision shows as a changed stage.
 
 Errors name the recipe file and the line of the offending stage (`RecipeError`).
 
-Not covered: loops (write each round's stages out; a recipe is a plain list), conditions.
+Not covered: loops. A `repeat` block (rounds 1..N with `{round}`) would be a text macro over stage
+names: --force, the run report and error lines would then name stages that are not in the file.
+Write each round's stages out (examples: recipes/curriculum.toml); the branches above decide per round.
 """
 
 from __future__ import annotations
@@ -41,11 +52,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from crucible.improve.gates import GateError, parse_gate
+from crucible.improve.values import StageValueError, check_key, parse_condition
 
-OWN_KINDS = ("compare", "gate")
-RESERVED = ("name", "kind", "args", "gates")
+OWN_KINDS = ("compare", "gate", "curriculum")
+CURRICULUM_KEYS = ("results", "level", "lowest", "highest")
+RESERVED = ("name", "kind", "args", "gates", "when")
 MACHINE = ("ray",)  # flags that say where a stage runs, not what it computes
-PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w-]*)\}")
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w-]*)((?:\.[\w@-]+)*)\}")  # {name} or {stage.key.path}
 STAGE_NAME = re.compile(r"[A-Za-z_][\w-]*")
 
 
@@ -61,16 +74,32 @@ class Stage:
     flags: tuple[tuple[str, object], ...]
     gates: tuple[str, ...]
     line: int
+    when: str | None = None
 
     @property
     def fingerprint(self) -> str:
         """What the stage's output depends on: not its gates (they are checked again on every run),
-        nor where it runs (MACHINE flags: a Ray run gives the rows a local one does)."""
+        nor where it runs (MACHINE flags: a Ray run gives the rows a local one does). Taken on the
+        resolved stage (`improve.run`), whose `when` carries the value it saw."""
         raw = {"kind": self.kind, "args": self.args, "flags": tuple(f for f in self.flags if f[0] not in MACHINE)}
+        if self.when is not None:
+            raw["when"] = self.when
         return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def table(self) -> dict:
-        return {"kind": self.kind, "args": list(self.args), **dict(self.flags)}
+        return {"kind": self.kind, "args": list(self.args), **dict(self.flags),
+                **({"when": self.when} if self.when is not None else {})}
+
+    def references(self) -> list[tuple[str, str]]:
+        """(name, key) of every placeholder and of the condition; key "" for {name}."""
+        found = []
+        for value in [*self.args, *(v for _, v in self.flags)]:
+            for item in value if isinstance(value, list) else [value]:
+                found += [(name, key.lstrip(".")) for name, key in PLACEHOLDER.findall(str(item))]
+        if self.when is not None:
+            condition = parse_condition(self.when)
+            found.append((condition.stage, condition.key))
+        return found
 
 
 @dataclass(frozen=True)
@@ -109,14 +138,19 @@ def load_run_recipe(path: str | Path, kinds) -> Recipe:
     if not stages:
         raise RecipeError(f"{path}: no [[stage]] tables")
     recipe = Recipe(path, {k: str(v) for k, v in variables.items()}, tuple(stages))
-    for stage in stages:  # every placeholder must name a var or an earlier stage
-        earlier = set(recipe.names()[:recipe.names().index(stage.name)])
-        for value in [*stage.args, *(v for _, v in stage.flags)]:
-            for item in value if isinstance(value, list) else [value]:
-                for name in PLACEHOLDER.findall(str(item)):
-                    if name != "run" and name not in recipe.vars and name not in earlier:
-                        raise RecipeError(f"{path}:{stage.line}: stage {stage.name!r}: {{{name}}} is neither a "
-                                          "[vars] name nor an earlier stage")
+    for stage in stages:  # a placeholder names a var or an earlier stage; {stage.key} a value it writes
+        earlier = {s.name: s.kind for s in stages[:stages.index(stage)]}
+        for name, key in stage.references():
+            where = f"{path}:{stage.line}: stage {stage.name!r}"
+            if not key and name != "run" and name not in recipe.vars and name not in earlier:
+                raise RecipeError(f"{where}: {{{name}}} is neither a [vars] name nor an earlier stage")
+            if key and name not in earlier:
+                raise RecipeError(f"{where}: {name}.{key} does not name an earlier stage")
+            if key:
+                try:
+                    check_key(name, earlier[name], key)
+                except StageValueError as e:
+                    raise RecipeError(f"{where}: {e}") from None
     return recipe
 
 
@@ -137,6 +171,12 @@ def parse_stage(table: dict, where: str, kinds, line: int) -> Stage:
             parse_gate(g)
         except GateError as e:
             raise RecipeError(f"{where}: stage {name!r}: {e}") from None
+    when = table.get("when")
+    if when is not None:
+        try:
+            parse_condition(when)
+        except StageValueError as e:
+            raise RecipeError(f"{where}: stage {name!r}: {e}") from None
     flags = []
     for key, value in table.items():
         if key in RESERVED:
@@ -149,15 +189,24 @@ def parse_stage(table: dict, where: str, kinds, line: int) -> Stage:
         raise RecipeError(f"{where}: stage {name!r}: a compare stage needs 'a' and 'b' (two eval directories)")
     if kind == "gate" and (not gates or "metrics" not in {k for k, _ in flags}):
         raise RecipeError(f"{where}: stage {name!r}: a gate stage needs 'gates' and 'metrics'")
-    return Stage(name, kind, tuple(str(a) for a in args), tuple(flags), tuple(gates), line)
+    if kind == "curriculum":
+        keys = {k for k, _ in flags}
+        if not {"results", "level"} <= keys or keys - set(CURRICULUM_KEYS):
+            raise RecipeError(f"{where}: stage {name!r}: a curriculum stage takes 'results' (a graded directory) "
+                              f"and 'level', optionally 'lowest' and 'highest'; got {', '.join(sorted(keys))}")
+    return Stage(name, kind, tuple(str(a) for a in args), tuple(flags), tuple(gates), line, when)
 
 
-def resolve(value, places: dict[str, str]):
-    """Placeholders replaced: {run}, [vars] names and earlier stages' directories."""
+def resolve(value, places: dict[str, str], *, partial: bool = False):
+    """Placeholders replaced: {run}, [vars] names, earlier stages' directories and values ("stage.key").
+    With `partial`, placeholders not in `places` are left as they are."""
     if isinstance(value, list):
-        return [resolve(v, places) for v in value]
+        return [resolve(v, places, partial=partial) for v in value]
     if isinstance(value, str):
-        return PLACEHOLDER.sub(lambda m: places[m.group(1)], value)
+        def place(m):
+            name = m.group(1) + m.group(2)
+            return places[name] if name in places or not partial else m.group(0)
+        return PLACEHOLDER.sub(place, value)
     return value
 
 

@@ -8,11 +8,13 @@ per stage. `load_run` reads what is there, by stage kind:
     mine      mine.json, contamination.jsonl
     compare   compare.json
     vote      vote.json (the runner gives `crucible vote` the stage's directory as --out)
+    curriculum  decision.json (one per round; the run's append-only history is RUN/curriculum.jsonl)
     pretrain, sft, dpo, grpo   log.jsonl (the training loop's step and eval records)
 
 A stage without its file is noted on the page, never an error: a run may still be going. Without
 eval_results.jsonl (a run killed before its first row) the stages come from run.json and the page says
-so. Stage rows: the latest row of each stage (a --force redo appends a second one).
+so. Stage rows: the latest row of each stage (a --force redo appends a second one). A stage whose
+`when` was false carries "skipped" (the reason) and has no directory: it is listed, never noted missing.
 
 The file names are improve's (`crucible.improve.run`); report sits below improve and may not import
 it, so they are repeated here (a test checks they agree). Not covered: stages that run several
@@ -32,6 +34,7 @@ PAGE = "report.html"
 FIGURES = "report"
 TRAINING_KINDS = ("pretrain", "sft", "dpo", "grpo")
 NEEDS = {"eval": "results.jsonl", "mine": "mine.json", "compare": "compare.json", "vote": "vote.json",
+         "curriculum": "decision.json",
          **{kind: "log.jsonl" for kind in TRAINING_KINDS}}
 
 
@@ -61,7 +64,8 @@ def stage_rows(run: Path, state: dict, notes: list[str]) -> list[dict]:
     for name, entry in state.get("stages", {}).items():
         if name not in latest:
             latest[name] = {"stage": name, "kind": entry.get("table", {}).get("kind", "?"),
-                            "finished": entry.get("finished"), "metrics": None, "gates": [], "finishes": 0}
+                            "finished": entry.get("finished"), "metrics": None, "gates": [], "finishes": 0,
+                            **({"skipped": entry["skipped"]} if entry.get("skipped") else {})}
     return list(latest.values())
 
 
@@ -76,10 +80,10 @@ def load_run(directory: str | Path) -> dict:
     notes: list[str] = []
     stages = stage_rows(run, state, notes)
     out = {"name": run.name, "recipe": state.get("recipe"), "notes": notes, "stages": stages,
-           "evals": [], "mines": [], "compares": [], "votes": [], "training": []}
+           "evals": [], "mines": [], "compares": [], "votes": [], "curricula": [], "training": []}
     for stage in stages:
         name, kind = stage["stage"], stage["kind"]
-        path = run / name / NEEDS[kind] if kind in NEEDS else None
+        path = run / name / NEEDS[kind] if kind in NEEDS and not stage.get("skipped") else None
         if path is None:
             continue
         if not path.is_file() or (kind == "eval" and not read_jsonl(path)):
@@ -92,6 +96,8 @@ def load_run(directory: str | Path) -> dict:
                                  "offenders": [r for _, r in read_jsonl(offenders)] if offenders.is_file() else []})
         elif kind == "compare":
             out["compares"].append({"stage": name, **read_json(path)})
+        elif kind == "curriculum":
+            out["curricula"].append(read_json(path))
         elif kind == "vote":
             out["votes"].append({"stage": name, **{k: v for k, v in read_json(path).items() if k != "tasks"}})
         else:

@@ -2,9 +2,10 @@
 
 Pure functions: records in, numbers and HTML text out (the figures are `run_plots`, the files
 `run_files`). Sections appear only when the run has such stages: the stages with their metrics and
-gate outcomes, pass@k per eval stage, pass@1 by stage, mining, comparisons, vote@N, pretraining,
-SFT/DPO and GRPO curves. Every number with an interval is printed with it (95 %; bootstrap over
-tasks for pass rates, Wilson for the mining yield, the logged intervals for training).
+gate outcomes (or why a stage was skipped), pass@k per eval stage, pass@1 by stage, the
+curriculum's decision per round, mining, comparisons, vote@N, pretraining, SFT/DPO and GRPO
+curves. Every number with an interval is printed with it (95 %; bootstrap over tasks for pass
+rates, Wilson for the curriculum's pass rate and the mining yield, the logged intervals for training).
 
 Every text on the page is escaped (`html.escape`): task ids, languages, probe categories, gate text
 and paths can come from model output or user files. Figures are <img> tags with a relative path
@@ -131,8 +132,9 @@ def section_stages(run: dict) -> str:
     for i, s in enumerate(run["stages"], 1):
         redone = f" (finished {s['finishes']}×)" if s["finishes"] > 1 else ""
         gates = "<br>".join(gate_text(c) for c in s.get("gates") or []) or "—"
+        metrics = esc(f"skipped: {s['skipped']}") if s.get("skipped") else metric_text(s.get("metrics"))
         rows.append([str(i), esc(s["stage"]), esc(s["kind"]), esc(s.get("finished") or "—") + redone,
-                     metric_text(s.get("metrics")), gates])
+                     metrics, gates])
     return "<h2>Stages</h2>" + table(["#", "stage", "kind", "finished", "metrics [95% interval]", "gates"], rows)
 
 
@@ -200,6 +202,18 @@ def section_votes(run: dict, figures: dict) -> str:
             + table(["stage", "tasks", "N", "pass@1 [95%]", "vote@N [95%]", "pass@N [95%]"], rows))
 
 
+def section_curriculum(run: dict) -> str:
+    """One row per curriculum stage, in run order: the round's level, pass rate and choice."""
+    if not run["curricula"]:
+        return ""
+    rows = [[str(i), esc(d["stage"]), str(d["level"]), str(d["samples"]), pct(d["pass_rate"], d["ci"]),
+             " / ".join(str(d["tasks"][k]) for k in ("all", "some", "none")), esc(d["action"]), str(d["next_level"])]
+            for i, d in enumerate(run["curricula"], 1)]
+    return ("<h2>Curriculum</h2><p>Per round: all samples passed → harder, none → easier, else mine here.</p>"
+            + table(["round", "stage", "level", "samples", "pass rate [Wilson 95%]", "tasks all / some / none",
+                     "action", "next level"], rows))
+
+
 def section_training(run: dict, figures: dict) -> str:
     titles = {"pretrain": "Pretraining", "sft": "SFT", "dpo": "DPO", "grpo": "GRPO"}
     text = ""
@@ -228,10 +242,11 @@ def render_page(run: dict, figures: dict[str, str], title: str | None = None) ->
     notes = "".join(f'<li class="note">{esc(n)}</li>' for n in run["notes"])
     parts = [f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{esc(title)}</title>"
              f"<style>{STYLE}</style></head><body><h1>{esc(title)}</h1>",
-             f"<p>recipe: {esc(run.get('recipe') or '—')}; {len(run['stages'])} finished stages. "
+             f"<p>recipe: {esc(run.get('recipe') or '—')}; {len(run['stages'])} finished stages "
+             f"({sum(bool(s.get('skipped')) for s in run['stages'])} skipped). "
              "Intervals are 95 %.</p>",
              f"<ul>{notes}</ul>" if notes else "",
-             section_stages(run), section_evals(run, figures), section_mining(run, figures),
+             section_stages(run), section_evals(run, figures), section_curriculum(run), section_mining(run, figures),
              section_compares(run, figures), section_votes(run, figures), section_training(run, figures),
              "</body></html>\n"]
     return "\n".join(p for p in parts if p)

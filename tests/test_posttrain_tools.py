@@ -10,18 +10,14 @@ header). They follow those models' rendering, written anew, not copied.
 
 import json
 import re
-import subprocess
-import sys
-import os
 from pathlib import Path
 
 import pytest
+from test_sft import cli
 
 from crucible.posttrain.data import DataError, Example, load_mixture
 from crucible.posttrain.render import HFRenderer, NativeRenderer, TemplateError
 from crucible.testing import tokenizer
-
-SRC = str(Path(__file__).resolve().parents[1] / "src")
 
 TOOLS = [{"type": "function", "function": {
     "name": "bash", "description": "Run a shell command",
@@ -177,19 +173,61 @@ def test_a_tool_message_may_answer_by_name_or_in_order(tmp_path):
     assert len(examples) == 2
 
 
-# -- HF templates ------------------------------------------------------------------------------------
+def test_a_preference_pair_keeps_its_tools_and_checks_its_calls(tmp_path, qwen):
+    from crucible.posttrain.render import pair_examples
 
-def test_qwen_style_trains_the_calls_and_answer_and_masks_the_rest(qwen):
+    prompt = conversation()["messages"][:4]
+    pair = {"messages": prompt, "tools": TOOLS, "chosen": "Two files.", "rejected": "No files."}
+    answering_nothing = {**pair, "messages": [m for m in prompt if m["role"] != "assistant"]}
+    f = write_jsonl(tmp_path / "pairs.jsonl", [pair])
+    chosen, _ = pair_examples(load_mixture([str(f)], pairs=True)[0][0])
     r = HFRenderer(qwen)
+    ids, mask = r.example(chosen)
+    assert json.dumps(TOOLS[0]) in qwen.decode(ids)
+    assert spans(r, ids, mask, 1)[-1] == "Two files.<|im_end|>\n"
+    with pytest.raises(DataError) as e:
+        load_mixture([str(write_jsonl(tmp_path / "bad.jsonl", [pair, answering_nothing]))], pairs=True)
+    assert f"{tmp_path / 'bad.jsonl'}:2" in str(e.value)
+
+
+# -- masks -------------------------------------------------------------------------------------------
+
+TOOL_RESULT = {"qwen": "<tool_response>\na.py b.py\n</tool_response>",
+               "llama": "<|start_header_id|>ipython<|end_header_id|>\n\na.py b.py<|eot_id|>",
+               "native": "<tool_response>\na.py b.py\n</tool_response>"}
+TRAINED = {
+    "qwen": ['<tool_call>\n{"name": "bash", "arguments": {"command": "ls"}}\n</tool_call><|im_end|>\n',
+             "The files: a.py b.py.<|im_end|>\n"],
+    "llama": ['{"name": "bash", "parameters": {"command": "ls"}}<|eot_id|>', "The files: a.py b.py.<|eot_id|>"],
+    "native": ['<tool_call>\n{"name": "bash", "arguments": {"command": "ls"}}\n</tool_call><|assistant_end|>',
+               "The files: a.py b.py.<|assistant_end|>"]}
+
+
+def renderer(style: str, tmp_path):
+    if style == "native":
+        return NativeRenderer(tokenizer())
+    return HFRenderer(save_tokenizer(tmp_path, {"qwen": QWEN_STYLE, "llama": LLAMA_STYLE}[style]))
+
+
+@pytest.mark.parametrize("style", sorted(TRAINED))
+def test_exactly_the_calls_and_the_answer_are_trained(style, tmp_path):
+    r = renderer(style, tmp_path)
     ids, mask = r.example(example(conversation()))
-    trained = spans(r, ids, mask, 1)
+    assert spans(r, ids, mask, 1) == TRAINED[style]
+
+
+@pytest.mark.parametrize("style", sorted(TRAINED))
+def test_tool_output_system_user_and_tools_are_masked(style, tmp_path):
+    r = renderer(style, tmp_path)
+    ids, mask = r.example(example(conversation()))
     masked = "".join(spans(r, ids, mask, 0))
-    assert trained == ['<tool_call>\n{"name": "bash", "arguments": {"command": "ls"}}\n</tool_call><|im_end|>\n',
-                       "The files: a.py b.py.<|im_end|>\n"]
-    assert "<tool_response>\na.py b.py\n</tool_response>" in masked
+    assert TOOL_RESULT[style] in masked
     assert "You are a careful agent." in masked
     assert "Which files are here?" in masked
+    assert '"description": "Run a shell command"' in masked
 
+
+# -- HF templates ------------------------------------------------------------------------------------
 
 def test_the_tools_json_is_in_the_rendered_text(qwen):
     r = HFRenderer(qwen)
@@ -234,18 +272,6 @@ def test_a_template_that_rewrites_past_tool_calls_is_refused_naming_the_message(
     assert "prefix-stable" in str(e.value)
 
 
-def test_llama_style_trains_the_call_and_masks_the_ipython_output(tmp_path):
-    tok = save_tokenizer(tmp_path, LLAMA_STYLE)
-    r = HFRenderer(tok)
-    ids, mask = r.example(example(conversation()))
-    trained = spans(r, ids, mask, 1)
-    masked = "".join(spans(r, ids, mask, 0))
-    assert trained == ['{"name": "bash", "parameters": {"command": "ls"}}<|eot_id|>', "The files: a.py b.py.<|eot_id|>"]
-    assert "<|start_header_id|>ipython<|end_header_id|>\n\na.py b.py<|eot_id|>" in masked
-    assert "Environment: ipython" in masked
-    assert '"name": "bash"' in masked    # the schema, in the first user turn
-
-
 def test_a_template_that_raises_is_a_data_error_naming_the_record(tmp_path):
     tok = save_tokenizer(tmp_path, LLAMA_STYLE)
     row = conversation()
@@ -254,19 +280,6 @@ def test_a_template_that_raises_is_a_data_error_naming_the_record(tmp_path):
         HFRenderer(tok).example(example(row, "d.jsonl:3"))
     assert "d.jsonl:3" in str(e.value)
     assert "one tool call at a time" in str(e.value)
-
-
-# -- crucible's own format ---------------------------------------------------------------------------
-
-def test_native_trains_the_tool_call_and_masks_the_response():
-    r = NativeRenderer(tokenizer())
-    ids, mask = r.example(example(conversation()))
-    trained = spans(r, ids, mask, 1)
-    masked = "".join(spans(r, ids, mask, 0))
-    assert trained == ['<tool_call>\n{"name": "bash", "arguments": {"command": "ls"}}\n</tool_call><|assistant_end|>',
-                       "The files: a.py b.py.<|assistant_end|>"]
-    assert "<tool_response>\na.py b.py\n</tool_response>" in masked
-    assert '<tools>\n{"type": "function"' in masked
 
 
 def test_crucible_saved_template_finds_the_native_mask_on_tool_conversations(tmp_path):
@@ -283,14 +296,6 @@ def test_crucible_saved_template_finds_the_native_mask_on_tool_conversations(tmp
 
 
 # -- crucible sft end to end -------------------------------------------------------------------------
-
-def cli(*args, check=True):
-    env = {**os.environ, "PYTHONPATH": SRC, "OMP_NUM_THREADS": "1"}
-    p = subprocess.run([sys.executable, "-m", "crucible", *map(str, args)], capture_output=True, text=True, env=env)
-    if check and p.returncode != 0:
-        raise AssertionError(f"crucible {args[0]} exited {p.returncode}:\n{p.stdout[-2000:]}\n{p.stderr[-3000:]}")
-    return p
-
 
 @pytest.fixture(scope="module")
 def qwen_model(qwen, tmp_path_factory):

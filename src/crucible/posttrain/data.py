@@ -114,7 +114,7 @@ def _answer_call(pending: list[dict], m: dict, where: str, i: int) -> None:
     pending.remove(match[0])
 
 
-def _check_messages(messages, where: str) -> list[dict]:
+def _check_messages(messages, where: str, *, needs_answer: bool = True) -> list[dict]:
     if not isinstance(messages, list) or not messages:
         raise DataError(f"{where}: 'messages' must be a non-empty list")
     pending: list[dict] = []   # calls of the latest assistant message that made some, not yet answered
@@ -133,7 +133,7 @@ def _check_messages(messages, where: str) -> list[dict]:
         if not isinstance(content, (str, list)) and not (content is None and calls):
             raise DataError(f"{where}: message {i} needs a string content (or a list of parts; null only "
                             "beside tool_calls)")
-    if not any(m["role"] == "assistant" for m in messages):
+    if needs_answer and not any(m["role"] == "assistant" for m in messages):
         raise DataError(f"{where}: no assistant message: nothing to learn")
     return messages
 
@@ -175,8 +175,8 @@ def pair_from_record(row: dict, where: str) -> Pair:
         if key not in row:
             raise DataError(f"{where}: a preference pair needs {key!r}")
     if "messages" in row:
-        messages = row["messages"]
-        if not isinstance(messages, list) or not messages or messages[-1].get("role") == "assistant":
+        messages = _check_messages(row["messages"], where, needs_answer=False)
+        if messages[-1]["role"] == "assistant":
             raise DataError(f"{where}: 'messages' must be the conversation before the answer (not ending in one)")
         prompt = Example(where, messages=messages, tools=_check_tools(row.get("tools"), where))
     elif isinstance(row.get("prompt"), str):

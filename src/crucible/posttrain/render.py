@@ -99,7 +99,7 @@ class HFRenderer:
         if not getattr(self.tokenizer, "chat_template", None):
             raise DataError(f"{ex.where}: the model's tokenizer has no chat template; use prompt/completion data")
         for i, m in enumerate(ex.messages):
-            if not isinstance(m["content"], str) and not (m["content"] is None and m.get("tool_calls")):
+            if not isinstance(m.get("content"), str) and not (m.get("content") is None and m.get("tool_calls")):
                 raise DataError(f"{ex.where}: message {i}: content parts (python/python_output) render only "
                                 "for native models; HF models call tools through tool_calls")
         messages = _arguments_parsed(ex.messages)

@@ -12,8 +12,9 @@ Three shapes of record, from JSONL (.gz/.zst), parquet or a `save_to_disk` direc
   has one, else by name, else the next unanswered one); `tools` is the list of function schemas
   (objects) handed to the chat template;
 - a completion: {"prompt": str, "completion": str} — base-model text, the prompt not trained;
-- a preference pair (DPO): {"prompt": str or "messages": [...], "chosen": ..., "rejected": ...},
-  where chosen/rejected are a string or an assistant message.
+- a preference pair (DPO): {"prompt": str or "messages": [...] (+ "tools"), "chosen": ...,
+  "rejected": ...}, where chosen/rejected are a string or an assistant message; its messages are
+  checked as a conversation's (tool calls included), an answer not required.
 Any other keys (instance_id, source, ...) ride along untouched in `Example.extra`.
 
 Every file is read and checked in full before anything is trained or written: a bad record raises

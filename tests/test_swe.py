@@ -5,7 +5,7 @@ injection, validated twice in the sandbox). Then: the gold patch resolves all of
 patch none, patches that delete or rewrite the failing tests or hijack the runner none, a patch
 that does not apply is reported as such, a runner that never ran is an error (not unresolved),
 and a scripted "agent" (an OpenAI-compatible server replaying fixed commands) resolves its
-instance through `crucible swe run`, whose trajectory becomes SFT data.
+instance through `crucible swe run`, whose trajectory becomes SFT data that `crucible sft` trains on.
 """
 
 import json
@@ -332,6 +332,32 @@ def test_resolved_trajectories_become_sft_conversations(agent_run, tmp_path):
         assert c["messages"][-1]["role"] == "assistant"
         ids, mask = render_conversation(tokenizer(), c)
         assert 0 < sum(mask) < len(ids)
+
+
+def test_crucible_sft_trains_on_the_trajectories_and_masks_observations(agent_run, tmp_path, capsys):
+    """`crucible swe trajectories` output is `crucible sft --data` input as it stands: the commands
+    are trained, the observations (sandbox output) and the task are not."""
+    import re
+
+    from crucible import testing
+
+    _, out, _ = agent_run
+    traj = tmp_path / "traj.jsonl"
+    assert cli(["swe", "trajectories", str(out), "--resolved-only", "--out", str(traj)]) == 0
+    model = tmp_path / "native"
+    testing.random_gpt(testing.tokenizer()).save_pretrained(model, testing.tokenizer())
+    common = ["sft", "--model", f"native:{model}", "--data", str(traj), "--seq-len", "8192", "--no-progress"]
+    capsys.readouterr()
+    assert cli(common + ["--show-mask", "1", "--out", str(tmp_path / "peek")]) == 0
+    trained = re.findall(r"\[\[(.*?)\]\]", capsys.readouterr().out, re.S)
+    assert any("```bash\nls && git status --short\n```" in t for t in trained)
+    assert not any("<returncode>" in t for t in trained)
+    assert not any("<issue>" in t for t in trained)
+    assert cli(common + ["--max-steps", "2", "--batch-size", "2", "--val-fraction", "0",
+                         "--out", str(tmp_path / "sft")]) == 0
+    log = rows(tmp_path / "sft" / "log.jsonl")
+    assert next(r for r in log if r.get("event") == "start")["dropped_over_long"] == 0
+    assert len([r for r in log if r.get("event") == "train"]) == 2
 
 
 def test_a_native_model_drives_the_agent_through_its_chat_template(built, tmp_path):

@@ -9,8 +9,9 @@ examples:
   crucible sft merge --model hf:runs/lora --out runs/merged   # fold a LoRA adapter into its base
   crucible eval humaneval --model native:runs/sft --out runs/sft-eval
 
-Every recipe key is also a flag (--config recipe.toml for the rest). Data: {"messages": [...]},
-{"prompt", "completion"}; JSONL, parquet or save_to_disk directories. See docs/posttrain.md.
+Every recipe key is also a flag (--config recipe.toml for the rest). Data: {"messages": [...]}
+(tool calls in OpenAI's shape, with "tools"), {"prompt", "completion"}; JSONL, parquet or
+save_to_disk directories. See docs/posttrain.md.
 """
 
 from __future__ import annotations

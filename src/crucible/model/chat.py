@@ -18,9 +18,11 @@ never asked to predict them). Rendering ids and mask together keeps them aligned
 assistant turn, followed by <|assistant_start|>. The same format is the chat template saved with
 the tokenizer (`tokenizer.CHAT_TEMPLATE`), for vLLM and transformers.
 
-`render_conversation` (training data) insists on the format's shape: strict user/assistant turns.
+`render_conversation` insists on the format's shape: strict user/assistant turns.
 `render_for_completion` (serving) first folds any well-formed OpenAI message list into that shape
-(`fold_messages`), the same way the chat template does:
+(`fold_messages`), the same way the chat template does, and so does SFT (crucible.posttrain.render),
+so a tool-call conversation trains on the tokens serving shows: the <tool_call> text trained, the
+<tool_response> user text masked:
 - system and developer messages join the next user turn's text (after a blank line); one left at
   the end becomes a user turn; `tools` (OpenAI function schemas) become a system text first
   (`tools_text`, Hermes/Qwen style: the schemas inside <tools></tools>, calls written as

@@ -5,9 +5,11 @@ examples:
   crucible mine --model native:ckpt/ --suite world --tasks train3.jsonl --n 8 --temperature 1 --out runs/mine1
   crucible mine --model hf:DIR --suite puzzles --language python --n 16 --temperature 0.8 --chat --out runs/m
   crucible mine --model native:ckpt/ --suite world --tasks train3.jsonl --n 64 --out runs/big --ray auto
+  crucible world --family arithmetic --levels 2 --split train --count 200 --out arith2.jsonl
+  crucible mine --model native:ckpt/ --suite answers --tasks arith2.jsonl --n 8 --temperature 1 --out runs/ma
 
 DIR gets samples.jsonl and results.jsonl (exactly `crucible eval --model`: a killed run resumes),
-then mined.jsonl (distinct passing programs, at most --per-task per task, for `crucible sft`),
+then mined.jsonl (distinct passing programs, or replies for answers in words, at most --per-task per task, for `crucible sft`),
 pairs.jsonl (passing vs failing programs of a task, for `crucible dpo`), contamination.jsonl (mined
 samples dropped because they reproduce an eval prompt or solution), with --control control.jsonl
 (the mined programs moved to other tasks, verified to fail: a negative control), and mine.json.
@@ -22,13 +24,16 @@ from __future__ import annotations
 import argparse
 
 from crucible.commands import add_ray_argument, add_sampling_arguments
+from crucible.eval.suites import SUITES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, metavar="SPEC", help="native:DIR, hf:DIR, vllm:DIR or openai:MODEL@URL")
-    p.add_argument("--suite", required=True, choices=("humaneval", "puzzles", "world"), help="where tasks come from")
+    p.add_argument("--suite", required=True, choices=SUITES, help="where tasks come from")
     p.add_argument("--out", required=True, metavar="DIR", help="mining directory (resumable)")
-    p.add_argument("--tasks", metavar="FILE.jsonl", help="puzzles or world tasks instead of the bundled ones")
+    p.add_argument("--tasks", metavar="FILE.jsonl", help="puzzles, world or answer tasks instead of the bundled ones")
+    p.add_argument("--answer-mode", choices=("final", "program"),
+                   help="answers: answered in words (final) or by a printing program; default: each task's mode")
     p.add_argument("--language", default="python", help="language of the tasks (puzzles, HumanEval)")
     p.add_argument("--limit", type=int, help="only the first N tasks")
     p.add_argument("--task-ids", help="only these task ids, comma-separated")
@@ -71,7 +76,7 @@ def main(args) -> int:
     out = Path(args.out)
     with usage_errors(*input_errors(), mine.MineError), ray_session(args.ray):
         suite, _ = load_suite(args.suite, language=args.language, tasks_file=args.tasks, task_ids=args.task_ids,
-                              limit=args.limit, unsafe=args.unsafe_no_sandbox)
+                              limit=args.limit, unsafe=args.unsafe_no_sandbox, answer_mode=args.answer_mode)
         if args.ray:
             from crucible.scale.grading import RayGrading
 

@@ -1,8 +1,8 @@
 """Sample a backend on a suite's tasks into `DIR/samples.jsonl`, resumably.
 
 `DIR/samples.jsonl` is append-only, one row per sample ({"task_id", "language", "completion",
-"sample_index", "finish_reason", "raw" when sanitizing changed it}), written and fsynced as each
-task's samples arrive. A re-run with the same DIR generates only the (task, index) pairs that are
+"sample_index", "finish_reason", "raw" when sanitizing changed it, "difficulty" when the task has
+one}), written and fsynced as each task's samples arrive. A re-run with the same DIR generates only the (task, index) pairs that are
 missing — a killed run loses at most the samples in flight and duplicates nothing — and a torn
 last line is cut off (`crucible.io`).
 
@@ -42,9 +42,12 @@ def task_seed(seed: int | None, task_id: str, index: int) -> int | None:
 
 
 def sample_row(task: Task, index: int, completion: str, gen) -> dict:
-    """One samples.jsonl row; the model's text is kept as "raw" when sanitizing changed it."""
+    """One samples.jsonl row; the model's text is kept as "raw" when sanitizing changed it, and the
+    task's difficulty rides along (results rows carry it: breakdowns, `crucible curriculum`)."""
     row = {"task_id": task.task_id, "language": task.language, "completion": completion,
            "sample_index": index, "finish_reason": gen.finish_reason}
+    if task.difficulty:
+        row["difficulty"] = task.difficulty
     if completion != gen.text:
         row["raw"] = gen.text
     return row

@@ -29,9 +29,10 @@ from fractions import Fraction
 
 from crucible.sanitize import strip_thinking
 
-HASHES = re.compile(r"####[ \t]*([^\n]*)")
+# The rest of the line is read by a lookahead, so that a later marker on the same line is found too.
+HASHES = re.compile(r"####[ \t]*(?=([^\n]*))")
 BOXED = re.compile(r"\\boxed\s*\{")
-SAID = re.compile(r"\b(?:final\s+)?answer\s*(?:is\b\s*:?|:|=)[ \t*:]*([^\n]*)", re.IGNORECASE)
+SAID = re.compile(r"\b(?:final\s+)?answer\s*(?:is\b\s*:?|:|=)[ \t*:]*(?=([^\n]*))", re.IGNORECASE)
 SENTENCE_END = re.compile(r"\.(?:\s|$)")
 # A number as written: sign, currency, digits (grouped by commas of three, or not), decimals, a
 # fraction, a percent sign. Not preceded by a letter or digit (x2 is a name, not the number 2).

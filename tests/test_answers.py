@@ -278,3 +278,13 @@ def test_mine_keeps_the_passing_replies_end_to_end(scripted_url, tasks_file, tmp
     assert mined[0]["completion"].endswith("#### 42")
     assert (out / "pairs.jsonl").read_text() == ""
     assert json.loads((out / "mine.json").read_text())["passing_samples"] == 4
+
+
+def test_grpo_rewards_answers_from_a_tasks_file(tasks_file):
+    from crucible.commands.grpo import load_suite
+    from crucible.posttrain.rewards import grade, rewards
+
+    suite = load_suite(f"answers:{tasks_file}", "python", unsafe=False)
+    completions = [" 6 * 7 = 42.\n#### 42", " #### 41", " #### 41"]
+    verdicts = grade(suite, suite.tasks, completions, workers=1)
+    assert rewards(suite.tasks, completions, verdicts) == [1.0, 0.0, 1.0]

@@ -253,7 +253,7 @@ def tasks_file(tmp_path):
 
 
 @needs_sandbox
-def test_eval_then_curriculum_end_to_end(scripted_url, tasks_file, tmp_path, capsys):
+def test_eval_curriculum_and_vote_end_to_end(scripted_url, tasks_file, tmp_path, capsys):
     out = tmp_path / "eval"
     argv = ["eval", "answers", "--tasks", str(tasks_file), "--model", f"openai:scripted@{scripted_url}", "--chat",
             "--n", "2", "--k", "1", "--out", str(out), "--no-progress"]
@@ -264,6 +264,10 @@ def test_eval_then_curriculum_end_to_end(scripted_url, tasks_file, tmp_path, cap
     assert json.loads((out / "summary.json").read_text())["pass@k"]["1"] == pytest.approx(2 / 3)
     assert cli(["curriculum", str(out), "--level", "1"]) == 0
     assert "-> mine (next level 1)" in capsys.readouterr().out
+    assert cli(["vote", "answers", str(out), "--tasks", str(tasks_file), "--no-progress"]) == 0
+    voted = json.loads((out / "vote.json").read_text())
+    assert voted["vote@N"]["value"] == pytest.approx(2 / 3)
+    assert [t["cluster"] for t in voted["tasks"]] == [2, 2, 2]
 
 
 @needs_sandbox

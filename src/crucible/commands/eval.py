@@ -35,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", default="1,10,100", help="pass@k values, comma-separated (default 1,10,100)")
     p.add_argument("--workers", type=int, default=None, help="parallel graders (default: CPU count)")
     p.add_argument("--language", default="python", help="language of the suite's prompts (HumanEval)")
-    p.add_argument("--tasks", metavar="FILE.jsonl", help="puzzles or user tasks instead of the bundled ones")
+    p.add_argument("--tasks", metavar="FILE.jsonl", help="puzzles, world or answer tasks instead of the built-in ones")
     p.add_argument("--answer-mode", choices=("final", "program"),
                    help="answers: every task answered in words (final) or by a printing program (program); "
                         "default: each task's mode")

@@ -284,6 +284,20 @@ def test_mine_keeps_the_passing_replies_end_to_end(scripted_url, tasks_file, tmp
     assert json.loads((out / "mine.json").read_text())["passing_samples"] == 4
 
 
+@needs_sandbox
+def test_mining_drops_a_question_that_is_also_an_eval_question(scripted_url, tasks_file, tmp_path):
+    evals = tmp_path / "eval.jsonl"
+    evals.write_text(json.dumps({"id": "e1", "question": "What is 84 / 2?", "answer": 42, "mode": "program"}) + "\n")
+    out = tmp_path / "mine"
+    argv = ["mine", "--model", f"openai:scripted@{scripted_url}", "--suite", "answers", "--tasks", str(tasks_file),
+            "--eval-tasks", str(evals), "--n", "1", "--out", str(out), "--no-progress"]
+    assert cli(argv) == 0
+    mined = [json.loads(line) for line in (out / "mined.jsonl").read_text().splitlines()]
+    assert [r["task_id"] for r in mined] == ["p1"]
+    offenders = [json.loads(line) for line in (out / "contamination.jsonl").read_text().splitlines()]
+    assert [(o["task_id"], o["matches"][0]["task_id"]) for o in offenders] == [("p2", "e1")]
+
+
 def test_grpo_rewards_answers_from_a_tasks_file(tasks_file):
     from crucible.commands.grpo import load_suite
     from crucible.posttrain.rewards import grade, rewards

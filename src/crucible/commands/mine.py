@@ -16,7 +16,8 @@ samples dropped because they reproduce an eval prompt or solution), with --contr
 With --ray ADDRESS, sampling runs on model replicas and grading (the control's too) as Ray tasks on the
 cluster, exactly as `crucible eval --ray` (docs/scale.md); the driver alone writes DIR.
 The contamination check covers HumanEval, the puzzles, the task world's held-out tasks (of the levels
-mined) and every --eval-tasks file (see crucible.improve.contamination).
+mined) and every --eval-tasks file (world tasks, or with --suite answers answer tasks, whose questions
+are checked; see crucible.improve.contamination).
 """
 
 from __future__ import annotations
@@ -40,7 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--per-task", type=int, default=4, help="at most this many mined programs per task (default 4)")
     p.add_argument("--pairs-per-task", type=int, default=4, help="at most this many DPO pairs per task (default 4)")
     p.add_argument("--eval-tasks", action="append", default=[], metavar="FILE.jsonl",
-                   help="world tasks you evaluate on: mined samples reproducing them are dropped (repeatable)")
+                   help="world tasks (answer tasks with --suite answers) you evaluate on: mined samples "
+                        "reproducing them are dropped (repeatable)")
     p.add_argument("--control", action="store_true", help="also write control.jsonl (a negative control)")
     gen = p.add_argument_group("sampling")
     gen.add_argument("--n", type=int, default=8, help="samples per task (default 8)")
@@ -63,7 +65,9 @@ def main(args) -> int:
     from crucible.commands.eval import input_errors
     from crucible.eval.suites import load_suite
     from crucible.improve import mine
-    from crucible.improve.contamination import ContaminationIndex, bundled_eval_texts, world_eval_texts
+    from crucible.improve.contamination import (ContaminationIndex, answer_eval_texts, bundled_eval_texts,
+                                                world_eval_texts)
+    from crucible.tasks import answers
     from crucible.io import atomic_write
     from crucible.sandbox import require_sandbox
     from crucible.tasks.world import load_tasks
@@ -83,7 +87,9 @@ def main(args) -> int:
             suite = RayGrading(suite)
         levels = {t.level for t in suite.world} if args.suite == "world" else ()
         eval_texts = bundled_eval_texts(levels)
-        eval_texts += [t for path in args.eval_tasks for t in world_eval_texts(load_tasks(path))]
+        for path in args.eval_tasks:
+            eval_texts += (answer_eval_texts(answers.load_tasks(path)) if args.suite == "answers"
+                           else world_eval_texts(load_tasks(path)))
         graded = sample_and_grade(suite, args, gen_params(args))
         tasks = {(t.task_id, t.language): t for t in suite.tasks}
         passing = mine.select_passing(graded, args.per_task)

@@ -306,3 +306,16 @@ def test_grpo_rewards_answers_from_a_tasks_file(tasks_file):
     completions = [" 6 * 7 = 42.\n#### 42", " #### 41", " #### 41"]
     verdicts = grade(suite, suite.tasks, completions, workers=1)
     assert rewards(suite.tasks, completions, verdicts) == [1.0, 0.0, 1.0]
+
+
+def test_the_report_breaks_pass_rates_down_by_level():
+    from crucible.report.build import build_report
+    from crucible.report.render import render_markdown
+
+    rows = [{"task_id": f"t{level}", "language": PROSE, "sample_index": 0, "status": status,
+             "passed": status == "pass", "difficulty": f"level {level}"}
+            for level, status in ((10, "pass"), (2, "wrong_answer"), (1, "pass"))]
+    text = render_markdown(build_report(rows))
+    assert "| language | level 1 | level 2 | level 10 |" in text
+    assert "| text | 100.0 | 0.0 | 100.0 |" in text
+

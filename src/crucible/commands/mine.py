@@ -9,8 +9,8 @@ examples:
   crucible mine --model native:ckpt/ --suite answers --tasks arith2.jsonl --n 8 --temperature 1 --out runs/ma
 
 DIR gets samples.jsonl and results.jsonl (exactly `crucible eval --model`: a killed run resumes),
-then mined.jsonl (distinct passing programs, or replies for answers in words, at most --per-task per task, for `crucible sft`),
-pairs.jsonl (passing vs failing programs of a task, for `crucible dpo`), contamination.jsonl (mined
+then mined.jsonl (distinct passing programs, or replies of answers in words, at most --per-task per
+task, for `crucible sft`), pairs.jsonl (passing vs failing samples of a task, for `crucible dpo`), contamination.jsonl (mined
 samples dropped because they reproduce an eval prompt or solution), with --control control.jsonl
 (the mined programs moved to other tasks, verified to fail: a negative control), and mine.json.
 With --ray ADDRESS, sampling runs on model replicas and grading (the control's too) as Ray tasks on the
@@ -67,9 +67,9 @@ def main(args) -> int:
     from crucible.improve import mine
     from crucible.improve.contamination import (ContaminationIndex, answer_eval_texts, bundled_eval_texts,
                                                 world_eval_texts)
-    from crucible.tasks import answers
     from crucible.io import atomic_write
     from crucible.sandbox import require_sandbox
+    from crucible.tasks import answers
     from crucible.tasks.world import load_tasks
 
     for name in ("per_task", "pairs_per_task", "n"):

@@ -4,9 +4,8 @@ A task is either a *function completion* (HumanEval and its translations: `entry
 function, `test` is the code that checks it, a sample continues the prompt), a *whole program*
 (puzzles: the program prints one line compared with `answer`) or an *answer* in words (language
 `crucible.languages.PROSE`: answer-checked tasks whose reply is text ending in `answer`, parsed and
-never run). Both carry the prompt a base model
-continues, its language and the stop set that ends a completion: the one place a task's stop
-sequences come from.
+never run). All carry the prompt a base model continues, its language and the stop set that ends a
+completion: the one place a task's stop sequences come from.
 
 A task also says what the other users of tasks need, so that sampling, SFT and GRPO ask the task
 rather than re-deriving it: `chat_messages()` (the conversation a chat model is given),
@@ -37,7 +36,7 @@ class Task:
     stop: tuple[str, ...] = ()        # where a base model's completion ends
     entry_point: str | None = None    # function completion: the function a sample completes
     test: str | None = None           # function completion: code that checks it (Python HumanEval)
-    answer: str | None = None         # whole program: the line it must print
+    answer: str | None = None         # whole program: the line it must print; answer task: the answer
     difficulty: str | None = None     # for breakdowns (puzzles)
     chat_prompt: str | None = None    # what a chat model is asked, where `prompt` (a base model's) won't do
 
@@ -56,7 +55,6 @@ class Task:
 
         if self.chat_prompt:
             return [{"role": "user", "content": self.chat_prompt}]
-
         language = get(self.language)
         tag = language.fence_tags[0] if language.fence_tags else language.name
         if self.kind == "program":
@@ -77,7 +75,6 @@ class Task:
 
         if self.kind == "answer":
             return self.chat_messages() + [{"role": "assistant", "content": solution.strip()}]
-
         tag = (get(self.language).fence_tags or (self.language,))[0]
         reply = f"```{tag}\n{solution.strip(chr(10))}\n```"
         return self.chat_messages() + [{"role": "assistant", "content": reply}]

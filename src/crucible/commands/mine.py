@@ -10,9 +10,10 @@ examples:
 
 DIR gets samples.jsonl and results.jsonl (exactly `crucible eval --model`: a killed run resumes),
 then mined.jsonl (distinct passing programs, or replies of answers in words, at most --per-task per
-task, for `crucible sft`), pairs.jsonl (passing vs failing samples of a task, for `crucible dpo`), contamination.jsonl (mined
-samples dropped because they reproduce an eval prompt or solution), with --control control.jsonl
-(the mined programs moved to other tasks, verified to fail: a negative control), and mine.json.
+task, for `crucible sft`), pairs.jsonl (passing vs failing samples of a task, for `crucible dpo`),
+contamination.jsonl (mined samples dropped because they reproduce an eval prompt or solution), with
+--control control.jsonl (the mined programs moved to other tasks, verified to fail: a negative
+control), and mine.json.
 With --ray ADDRESS, sampling runs on model replicas and grading (the control's too) as Ray tasks on the
 cluster, exactly as `crucible eval --ray` (docs/scale.md); the driver alone writes DIR.
 The contamination check covers HumanEval, the puzzles, the task world's held-out tasks (of the levels

@@ -199,7 +199,7 @@ def test_a_sample_in_the_other_mode_is_refused_with_the_fix(tmp_path, capsys):
     tasks = tmp_path / "t.jsonl"
     tasks.write_text(json.dumps({"id": "a", "question": "6 * 7?", "answer": 42}) + "\n")
     samples = tmp_path / "s.jsonl"
-    samples.write_text(json.dumps({"task_id": "a", "language": "python", "completion": "print(42)"}) + "\n")
+    samples.write_text(json.dumps({"task_id": "a", "language": "py", "completion": "print(42)"}) + "\n")
     assert cli(["eval", "answers", "--tasks", str(tasks), "--samples", str(samples), "--out", str(tmp_path / "o")]) == 2
     assert "--answer-mode" in capsys.readouterr().err
     argv = ["eval", "answers", "--tasks", str(tasks), "--samples", str(samples), "--answer-mode", "program",

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from crucible.grade import Verdict, failure_verdict, grade_in_threads, program_hash
 from crucible.grade.answer_text import answer_key, final_answer, same_answer
-from crucible.languages import PROSE, run_program
+from crucible.languages import PROSE, get, run_program
 from crucible.sandbox import Limits
 from crucible.sandbox.pyenv import PythonEnv
 from crucible.sanitize import extract_program
@@ -45,7 +45,13 @@ class AnswerSuite:
         if not isinstance(sample.get("completion"), str):
             return "'completion' must be a string"
         want = self.language_of[tid]
-        if sample.setdefault("language", want) != want:
+        given = sample.setdefault("language", want)
+        if isinstance(given, str) and given != PROSE:
+            try:
+                sample["language"] = get(given).name  # "py", "Python" -> "python"
+            except KeyError as e:
+                return e.args[0]
+        if sample["language"] != want:
             mode = self.by_id[tid].mode
             return (f"task {tid} is answered in {mode} mode (language {want!r}), got language "
                     f"{sample['language']!r}: pass the --answer-mode the samples were made with")

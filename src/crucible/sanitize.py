@@ -16,7 +16,9 @@ Function-completion tasks (a task with an "entry_point", HumanEval style) are gr
 - Other languages: the completion is what follows the prompt's last line (the function header,
   e.g. `fn add(a: i32) -> i32 {`) in the code; failing that, what follows the line that opens the
   entry point; failing that, the code itself, taken as the body.
-Whole-program tasks (no "entry_point") use the extracted code as it is.
+Whole-program tasks (no "entry_point") use the extracted code as it is. Answer tasks (language
+`PROSE`: the reply is words ending in an answer) keep the reply, thinking text removed: it is parsed
+by its grader (`crucible.grade.answer_text`), never run.
 
 Grading has its own, older rule for whole programs, `extract_program` (first block tagged with the
 language, else the first untagged block, else the whole completion; ``` fences only, no thinking
@@ -169,8 +171,14 @@ def drop_python_main(code: str) -> str:
     return code[:m.start()].rstrip("\n") + "\n" if m else code
 
 
-def completion_from_chat(reply: str, task, language) -> str:
-    """What to grade, from a chat reply to `task` (a `crucible.tasks.common.Task`) in `language`."""
+def completion_from_chat(reply: str, task, language=None) -> str:
+    """What to grade, from a chat reply to `task` (a `crucible.tasks.common.Task`) in `language`
+    (a `Language`; default: the task's)."""
+    from crucible.languages import get
+
+    if task.kind == "answer":
+        return strip_thinking(reply).strip()
+    language = language or get(task.language)
     entry_point = task.entry_point or None
     code = extract_code(reply, language.fence_tags, entry_point)
     if language.name == "python":
@@ -205,6 +213,14 @@ def body_after_header(code: str, prompt: str, entry_point: str) -> str:
 
 
 GRADING_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+def graded_text(completion: str, language: str) -> str:
+    """What grading reads of a sample: the whole reply of an answer in words (`PROSE`), else the
+    program (`extract_program`). Mining and voting dedupe and cluster by it."""
+    from crucible.languages import PROSE
+
+    return completion if language == PROSE else extract_program(completion, language)
 
 
 def extract_program(completion: str, lang) -> str:

@@ -8,6 +8,7 @@ examples:
   crucible eval humaneval --model native:ckpt/ --n 10 --temperature 0.8 --out runs/m
   crucible eval humaneval --model openai:my-model@http://127.0.0.1:8000/v1 --n 1 --limit 20 --out runs/o
   crucible eval puzzles --samples s.jsonl --python-env envs/sci --out runs/pz-sci   # numpy etc. importable
+  crucible eval answers --tasks arith.jsonl --model native:ckpt/ --answer-mode final --out runs/a
   crucible eval humaneval --model native:ckpt/ --n 100 --out runs/big --ray auto    # on a Ray cluster (docs/scale.md)
 
 Re-running with the same --out grades (and samples) only what is missing.
@@ -21,8 +22,7 @@ from pathlib import Path
 
 from crucible.cli import UsageError
 from crucible.commands import add_ray_argument, add_sampling_arguments, gen_params, ray_session, usage_errors
-
-SUITES = ("humaneval", "puzzles", "world")  # crucible.eval.suites.SUITES, without importing it for --help
+from crucible.eval.suites import SUITES  # light: the suites' modules are imported inside load_suite
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -35,8 +35,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--k", default="1,10,100", help="pass@k values, comma-separated (default 1,10,100)")
     p.add_argument("--workers", type=int, default=None, help="parallel graders (default: CPU count)")
     p.add_argument("--language", default="python", help="language of the suite's prompts (HumanEval)")
-    p.add_argument("--tasks", metavar="FILE.jsonl", 
-                   help="puzzles, world or HumanEval-format tasks (e.g. crucible invent's) instead of the bundled ones")
+    p.add_argument("--tasks", metavar="FILE.jsonl",
+                   help="puzzles, world, answer or HumanEval-format tasks (e.g. crucible invent's) instead of "
+                        "the built-in ones")
+    p.add_argument("--answer-mode", choices=("final", "program"),
+                   help="answers: every task answered in words (final) or by a printing program (program); "
+                        "default: each task's mode")
     p.add_argument("--limit", type=int, help="only the first N tasks")
     p.add_argument("--task-ids", help="only these task ids, comma-separated")
     gen = p.add_argument_group("sampling (with --model)")
@@ -92,7 +96,7 @@ def main(args) -> int:
     with usage_errors(*input_errors()), ray_session(args.ray):
         suite, references = load_suite(args.suite, language=args.language, tasks_file=args.tasks,
                                        task_ids=args.task_ids, limit=args.limit, unsafe=args.unsafe_no_sandbox,
-                                       python_env=from_args(args))
+                                       python_env=from_args(args), answer_mode=args.answer_mode)
         if args.ray:
             from crucible.scale.grading import RayGrading
 

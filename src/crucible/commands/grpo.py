@@ -5,10 +5,12 @@ examples:
   crucible grpo --model native:runs/sft --suite tasks:my_tasks.jsonl --group-size 8 --max-steps 50 --out runs/rl
   crucible grpo --model hf:models/llama --suite humaneval --lora-rank 16 --kl-beta 0.01 --out runs/rl-he
   crucible grpo --model native:runs/sft --suite puzzles --reward my_rewards.py:short_answers:0.1 --out runs/rl
+  crucible grpo --model native:runs/sft --suite answers:arith_train.jsonl --out runs/rl-arith
   crucible eval puzzles --model native:runs/rl --language python --out runs/rl-eval
 
 Rewards come from crucible's grader inside bubblewrap (pass 1, fail 0; sandbox failures drop the
-group). tasks:FILE.jsonl takes puzzle-format tasks (id, prompt, answer, difficulty). A --reward
+group). tasks:FILE.jsonl takes puzzle-format tasks (id, prompt, answer, difficulty); answers:FILE.jsonl
+answer-checked tasks (`crucible world --family arithmetic`; each task's mode). A --reward
 function is called as function(task, completion) -> float | None. See docs/posttrain.md.
 """
 
@@ -28,17 +30,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def load_suite(spec: str, language: str, unsafe: bool):
-    """humaneval | puzzles | tasks:FILE.jsonl (puzzle format) -> a grading suite."""
+    """humaneval | puzzles | tasks:FILE.jsonl (puzzle format) | answers:FILE.jsonl -> a grading suite."""
     from crucible.eval.suites import load_suite as suite_by_name
     from crucible.io import JsonlError
     from crucible.tasks.common import TaskError
 
     if spec.startswith("tasks:"):
         name, tasks_file = "puzzles", spec.removeprefix("tasks:")
+    elif spec.startswith("answers:"):
+        name, tasks_file = "answers", spec.removeprefix("answers:")
     elif spec in ("humaneval", "puzzles"):
         name, tasks_file = spec, None
     else:
-        raise UsageError(f"--suite {spec}: expected humaneval, puzzles or tasks:FILE.jsonl")
+        raise UsageError(f"--suite {spec}: expected humaneval, puzzles, tasks:FILE.jsonl or answers:FILE.jsonl")
     try:
         suite, _ = suite_by_name(name, language=language, tasks_file=tasks_file, unsafe=unsafe)
     except (TaskError, JsonlError) as e:

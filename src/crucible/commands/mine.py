@@ -5,16 +5,20 @@ examples:
   crucible mine --model native:ckpt/ --suite world --tasks train3.jsonl --n 8 --temperature 1 --out runs/mine1
   crucible mine --model hf:DIR --suite puzzles --language python --n 16 --temperature 0.8 --chat --out runs/m
   crucible mine --model native:ckpt/ --suite world --tasks train3.jsonl --n 64 --out runs/big --ray auto
+  crucible world --family arithmetic --levels 2 --split train --count 200 --out arith2.jsonl
+  crucible mine --model native:ckpt/ --suite answers --tasks arith2.jsonl --n 8 --temperature 1 --out runs/ma
 
 DIR gets samples.jsonl and results.jsonl (exactly `crucible eval --model`: a killed run resumes),
-then mined.jsonl (distinct passing programs, at most --per-task per task, for `crucible sft`),
-pairs.jsonl (passing vs failing programs of a task, for `crucible dpo`), contamination.jsonl (mined
-samples dropped because they reproduce an eval prompt or solution), with --control control.jsonl
-(the mined programs moved to other tasks, verified to fail: a negative control), and mine.json.
+then mined.jsonl (distinct passing programs, or replies of answers in words, at most --per-task per
+task, for `crucible sft`), pairs.jsonl (passing vs failing samples of a task, for `crucible dpo`),
+contamination.jsonl (mined samples dropped because they reproduce an eval prompt or solution), with
+--control control.jsonl (the mined programs moved to other tasks, verified to fail: a negative
+control), and mine.json.
 With --ray ADDRESS, sampling runs on model replicas and grading (the control's too) as Ray tasks on the
 cluster, exactly as `crucible eval --ray` (docs/scale.md); the driver alone writes DIR.
 The contamination check covers HumanEval, the puzzles, the task world's held-out tasks (of the levels
-mined) and every --eval-tasks file (see crucible.improve.contamination).
+mined) and every --eval-tasks file (world tasks, or with --suite answers answer tasks, whose questions
+are checked; see crucible.improve.contamination).
 """
 
 from __future__ import annotations
@@ -22,20 +26,25 @@ from __future__ import annotations
 import argparse
 
 from crucible.commands import add_ray_argument, add_sampling_arguments
+from crucible.eval.suites import SUITES
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", required=True, metavar="SPEC", help="native:DIR, hf:DIR, vllm:DIR or openai:MODEL@URL")
-    p.add_argument("--suite", required=True, choices=("humaneval", "puzzles", "world"), help="where tasks come from")
+    p.add_argument("--suite", required=True, choices=SUITES, help="where tasks come from")
     p.add_argument("--out", required=True, metavar="DIR", help="mining directory (resumable)")
-    p.add_argument("--tasks", metavar="FILE.jsonl", help="puzzles, world or HumanEval-format tasks instead of the bundled ones")
+    p.add_argument("--tasks", metavar="FILE.jsonl",
+                   help="puzzles, world, answer or HumanEval-format tasks instead of the built-in ones")
+    p.add_argument("--answer-mode", choices=("final", "program"),
+                   help="answers: answered in words (final) or by a printing program; default: each task's mode")
     p.add_argument("--language", default="python", help="language of the tasks (puzzles, HumanEval)")
     p.add_argument("--limit", type=int, help="only the first N tasks")
     p.add_argument("--task-ids", help="only these task ids, comma-separated")
     p.add_argument("--per-task", type=int, default=4, help="at most this many mined programs per task (default 4)")
     p.add_argument("--pairs-per-task", type=int, default=4, help="at most this many DPO pairs per task (default 4)")
     p.add_argument("--eval-tasks", action="append", default=[], metavar="FILE.jsonl",
-                   help="world tasks you evaluate on: mined samples reproducing them are dropped (repeatable)")
+                   help="world tasks (answer tasks with --suite answers) you evaluate on: mined samples "
+                        "reproducing them are dropped (repeatable)")
     p.add_argument("--control", action="store_true", help="also write control.jsonl (a negative control)")
     gen = p.add_argument_group("sampling")
     gen.add_argument("--n", type=int, default=8, help="samples per task (default 8)")
@@ -58,9 +67,11 @@ def main(args) -> int:
     from crucible.commands.eval import input_errors
     from crucible.eval.suites import load_suite
     from crucible.improve import mine
-    from crucible.improve.contamination import ContaminationIndex, bundled_eval_texts, world_eval_texts
+    from crucible.improve.contamination import (ContaminationIndex, answer_eval_texts, bundled_eval_texts,
+                                                world_eval_texts)
     from crucible.io import atomic_write
     from crucible.sandbox import require_sandbox
+    from crucible.tasks import answers
     from crucible.tasks.world import load_tasks
 
     for name in ("per_task", "pairs_per_task", "n"):
@@ -71,14 +82,16 @@ def main(args) -> int:
     out = Path(args.out)
     with usage_errors(*input_errors(), mine.MineError), ray_session(args.ray):
         suite, _ = load_suite(args.suite, language=args.language, tasks_file=args.tasks, task_ids=args.task_ids,
-                              limit=args.limit, unsafe=args.unsafe_no_sandbox)
+                              limit=args.limit, unsafe=args.unsafe_no_sandbox, answer_mode=args.answer_mode)
         if args.ray:
             from crucible.scale.grading import RayGrading
 
             suite = RayGrading(suite)
         levels = {t.level for t in suite.world} if args.suite == "world" else ()
         eval_texts = bundled_eval_texts(levels)
-        eval_texts += [t for path in args.eval_tasks for t in world_eval_texts(load_tasks(path))]
+        for path in args.eval_tasks:
+            eval_texts += (answer_eval_texts(answers.load_tasks(path)) if args.suite == "answers"
+                           else world_eval_texts(load_tasks(path)))
         graded = sample_and_grade(suite, args, gen_params(args))
         tasks = {(t.task_id, t.language): t for t in suite.tasks}
         passing = mine.select_passing(graded, args.per_task)

@@ -28,7 +28,6 @@ from pathlib import Path
 from crucible.eval.settings import SAMPLES
 from crucible.generate.types import Backend, GenParams
 from crucible.io import appending, read_jsonl
-from crucible.languages import get
 from crucible.sanitize import completion_from_chat
 from crucible.tasks.common import Task
 
@@ -65,8 +64,7 @@ def generate_task(backend: Backend, task: Task, indices: list[int], params: GenP
         gens = backend.complete(task.prompt, count, call)
     if count == 1:
         gens = gens * len(indices)
-    language = get(task.language)
-    return [sample_row(task, index, completion_from_chat(gen.text, task, language) if chat else gen.text, gen)
+    return [sample_row(task, index, completion_from_chat(gen.text, task) if chat else gen.text, gen)
             for index, gen in zip(indices, gens)]
 
 

@@ -6,6 +6,10 @@
                               or "all" ready languages)
     world                     generated "transform a string" tasks (`crucible world`) from `tasks_file`,
                               else the held-out tasks of levels 1-3
+    answers                   answer-checked questions from `tasks_file`, else the held-out arithmetic
+                              word problems of levels 1-3 (`crucible world --family arithmetic`); each
+                              task's mode, or `answer_mode` for all (final: a reply in words; program:
+                              a Python program printing the answer)
 
 `load_suite` returns the suite with its tasks in scope and a function giving its reference samples.
 Bad names, languages or ids raise TaskError (JsonlError for an unreadable tasks file).
@@ -17,13 +21,16 @@ from collections.abc import Callable
 
 from crucible.tasks.common import TaskError
 
-SUITES = ("humaneval", "puzzles", "world")
+SUITES = ("humaneval", "puzzles", "world", "answers")
 
 
 def load_suite(name: str, *, language: str | None = "python", tasks_file: str | None = None, task_ids=None,
                limit: int | None = None, unsafe: bool = False,
-               python_env=None) -> tuple[object, Callable[[], list[dict]]]:
-    """`python_env` (a `crucible.sandbox.pyenv.PythonEnv`): packages Python programs may import."""
+               python_env=None, answer_mode: str | None = None) -> tuple[object, Callable[[], list[dict]]]:
+    """`python_env` (a `crucible.sandbox.pyenv.PythonEnv`): packages Python programs may import;
+    `answer_mode` (answers only): "final" or "program" for every task, else each task's own."""
+    if answer_mode is not None and name != "answers":
+        raise TaskError(f"--answer-mode applies to the answers suite, not {name}")
     if name == "puzzles":
         from crucible.grade.puzzles import PuzzleSuite
         from crucible.tasks import puzzles
@@ -40,6 +47,12 @@ def load_suite(name: str, *, language: str | None = "python", tasks_file: str | 
             raise TaskError("--python-env: world programs run with the standard library only")
         scope = world.scope(tasks_file, task_ids, limit)
         return WorldSuite(scope, unsafe), lambda: world.reference_samples(scope)
+    if name == "answers":
+        from crucible.grade.answers import AnswerSuite
+        from crucible.tasks import answers
+
+        scope = answers.scope(tasks_file, task_ids, limit, answer_mode)
+        return AnswerSuite(scope, unsafe, python_env=python_env), lambda: answers.reference_samples(scope)
     if name != "humaneval":
         raise TaskError(f"unknown suite {name!r}; known: {', '.join(SUITES)}")
     if language in (None, "python", "py"):

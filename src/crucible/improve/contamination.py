@@ -116,3 +116,15 @@ def bundled_eval_texts(world_levels=()) -> list[EvalText]:
 def world_eval_texts(tasks) -> list[EvalText]:
     return [EvalText("world", t.task_id, kind, text) for t in tasks
             for kind, text in (("prompt", t.prompt), ("solution", t.reference))]
+
+
+def answer_eval_texts(tasks) -> list[EvalText]:
+    """The prompts of answer-checked eval tasks (`crucible.tasks.answers`) in both modes: a question
+    mined in one mode is the same question in the other. Not their answers or worked solutions: two
+    different questions share "#### 42", and generated ones share the arithmetic of their steps."""
+    from dataclasses import replace
+
+    from crucible.tasks import answers
+
+    return [EvalText("answers", t.task_id, "prompt", answers.task(replace(t, mode=mode)).prompt)
+            for t in tasks for mode in answers.MODES]

@@ -4,7 +4,8 @@ Why: the improve loop trains a model on what it got right. Sampling and grading 
 eval`'s (resumable: samples.jsonl and results.jsonl); this module turns graded samples into data:
 
 - mined: passing samples, deduplicated per task by normalised program (`contamination.normalise`:
-  Python through the ast, so layout and comments do not make a duplicate new), at most K per task,
+  Python through the ast, so layout and comments do not make a duplicate new; an answer in words by
+  its whitespace-squeezed text, `sanitize.graded_text`), at most K per task,
   in sample order; then every sample that reproduces an eval prompt or solution is dropped and
   reported (`contamination.ContaminationIndex`).
 - pairs: for tasks with both, (passing, failing) programs — distinct passing ones against distinct
@@ -28,7 +29,7 @@ import itertools
 from collections import defaultdict
 
 from crucible.improve.contamination import normalise
-from crucible.sanitize import extract_program
+from crucible.sanitize import graded_text
 
 FENCE_STOP = "\n```"
 
@@ -61,7 +62,7 @@ def distinct(samples: list[dict]) -> list[dict]:
     """The first sample of each normalised program, in order."""
     seen, out = set(), []
     for s in samples:
-        key = normalise(extract_program(s["completion"], s["language"]), s["language"])
+        key = normalise(graded_text(s["completion"], s["language"]), s["language"])
         if key not in seen:
             seen.add(key)
             out.append(s)
@@ -146,7 +147,7 @@ def decontaminate(passing: list[dict], pairs: list[tuple[dict, dict]], tasks: di
     offenders = []
     for s in unique.values():
         prompt = tasks[(s["task_id"], s["language"])].prompt
-        found = index.matches(prompt, extract_program(s["completion"], s["language"]))
+        found = index.matches(prompt, graded_text(s["completion"], s["language"]))
         if found:
             offenders.append({"task_id": s["task_id"], "language": s["language"], "sample_index": s["sample_index"],
                               "passed": s["passed"], "matches": found})

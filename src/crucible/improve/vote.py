@@ -13,6 +13,10 @@ submitted.
 Vote inputs: a task's "vote_inputs" (the task world has inputs apart from its hidden tests), else
 one empty stdin — puzzles read no input, so their behaviour is the answer they print.
 
+Answers in words (language `PROSE`, answer-checked tasks in final mode) are never run: their
+behaviour is the normalised final answer they give (`answer_of`, the suite's `vote_answer`),
+computed in this process; a reply with no answer does not vote.
+
 The behaviours are cached in DIR/vote_behaviours.jsonl (append-only, flushed; a re-run only runs
 programs not yet seen). The interval is the bootstrap over tasks that pass@k uses.
 
@@ -29,6 +33,7 @@ from pathlib import Path
 
 from crucible.grade import program_hash
 from crucible.io import appending, read_jsonl
+from crucible.languages import PROSE
 from crucible.languages.inputs import run_on_inputs
 from crucible.metrics import bootstrap_ci, pass_at_k_table, task_counts
 from crucible.sandbox import Limits
@@ -77,11 +82,13 @@ def task_groups(samples: list[dict]) -> dict[tuple[str, str], list[dict]]:
 
 
 def vote(samples: list[dict], rows: list[dict], inputs_of: Callable[[str], list[str]], out: str | Path, *,
-         workers: int = 2, limits: Limits = LIMITS, unsafe: bool = False, progress: bool = True) -> list[dict]:
+         workers: int = 2, limits: Limits = LIMITS, unsafe: bool = False, progress: bool = True,
+         answer_of: Callable[[dict], str | None] | None = None) -> list[dict]:
     """One row per task: {"task_id", "language", "n", "submitted", "cluster", "passed"}.
 
     `rows` are the grader's results for the same samples (passed per (task_id, language,
-    sample_index)); `inputs_of(task_id)` gives a task's vote inputs (stdin texts)."""
+    sample_index)); `inputs_of(task_id)` gives a task's vote inputs (stdin texts); `answer_of(sample)`
+    the answer a reply in words gives (needed only when there are such samples)."""
     from tqdm import tqdm
 
     passed = {(r["task_id"], r["language"], r["sample_index"]): bool(r["passed"]) for r in rows}
@@ -94,7 +101,13 @@ def vote(samples: list[dict], rows: list[dict], inputs_of: Callable[[str], list[
                          f"sample {index}: grade them first")
     jobs: dict[str, tuple[str, str, list[str]]] = {}
     keys: dict[tuple[str, str, int], str] = {}
+    answers: dict[tuple[str, str, int], str | None] = {}
     for (task_id, language), group in groups.items():
+        if language == PROSE:
+            if answer_of is None:
+                raise VoteError(f"{task_id} is answered in words: this suite cannot read its answers")
+            answers.update({(task_id, language, s["sample_index"]): answer_of(s) for s in group})
+            continue
         inputs = inputs_of(task_id)
         for s in group:
             program = extract_program(s["completion"], language)
@@ -114,9 +127,10 @@ def vote(samples: list[dict], rows: list[dict], inputs_of: Callable[[str], list[
             known[key] = future.result()
             f.write({"key": key, "behaviour": known[key]})
             bar.update(1)
+    behaviour_of = lambda k: answers[k] if k in answers else known[keys[k]]  # noqa: E731
     votes = []
     for (task_id, language), group in groups.items():
-        chosen, size = pick([known[keys[(task_id, language, s["sample_index"])]] for s in group])
+        chosen, size = pick([behaviour_of((task_id, language, s["sample_index"])) for s in group])
         index = group[chosen]["sample_index"]
         votes.append({"task_id": task_id, "language": language, "n": len(group), "submitted": index,
                       "cluster": size, "passed": passed[(task_id, language, index)]})

@@ -17,6 +17,10 @@ from typing import Callable
 
 from crucible.sandbox import Limits, Outcome
 
+# The language field of a task answered in words, not code (answer-checked tasks, final mode): it names
+# no Language; nothing is extracted from such a reply, built or run (`get` does not know it).
+PROSE = "text"
+
 MODULES = ["python", "javascript", "typescript", "go", "rust", "kotlin", "ocaml", "zig", "c", "cpp", "java"]
 
 # Languages of the original experiment that cannot be installed here, and why.

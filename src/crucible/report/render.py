@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from crucible.io import atomic_write, replacing
@@ -43,12 +44,19 @@ def render_markdown(report: dict, title: str = "results") -> str:
                 lines.append(f"| {lang} | {name} | {m['samples']} | "
                              f"{_pct(m['share'])} [{_pct(m['ci'][0])}, {_pct(m['ci'][1])}] |")
     if report["difficulty"]:
-        diffs = [d for d in ("easy", "medium", "hard") if any(d in v for v in report["difficulty"].values())]
+        diffs = difficulty_columns({d for v in report["difficulty"].values() for d in v})
         lines += ["", "## pass@1 by difficulty (%)", "", "| language | " + " | ".join(diffs) + " |",
                   "|---|" + "---:|" * len(diffs)]
         for lang, v in report["difficulty"].items():
             lines.append(f"| {lang} | " + " | ".join(_pct(v[d]) if d in v else "—" for d in diffs) + " |")
     return "\n".join(lines) + "\n"
+
+
+def difficulty_columns(found: set[str]) -> list[str]:
+    """Puzzles' easy, medium, hard in that order, then any other difficulty ("level 2" before "level 10")."""
+    order = ("easy", "medium", "hard")
+    natural = lambda d: [(0, int(x), "") if x.isdigit() else (1, 0, x) for x in re.split(r"(\d+)", d)]  # noqa: E731
+    return [d for d in order if d in found] + sorted(found - set(order), key=natural)
 
 
 def pyplot():

@@ -1,10 +1,11 @@
 """What a task is, whatever suite it comes from: the one `Task` record and `select_tasks`.
 
 A task is either a *function completion* (HumanEval and its translations: `entry_point` names the
-function, `test` is the code that checks it, a sample continues the prompt) or a *whole program*
-(puzzles: the program prints one line compared with `answer`). Both carry the prompt a base model
-continues, its language and the stop set that ends a completion: the one place a task's stop
-sequences come from.
+function, `test` is the code that checks it, a sample continues the prompt), a *whole program*
+(puzzles: the program prints one line compared with `answer`) or an *answer* in words (language
+`crucible.languages.PROSE`: answer-checked tasks whose reply is text ending in `answer`, parsed and
+never run). All carry the prompt a base model continues, its language and the stop set that ends a
+completion: the one place a task's stop sequences come from.
 
 A task also says what the other users of tasks need, so that sampling, SFT and GRPO ask the task
 rather than re-deriving it: `chat_messages()` (the conversation a chat model is given),
@@ -35,20 +36,25 @@ class Task:
     stop: tuple[str, ...] = ()        # where a base model's completion ends
     entry_point: str | None = None    # function completion: the function a sample completes
     test: str | None = None           # function completion: code that checks it (Python HumanEval)
-    answer: str | None = None         # whole program: the line it must print
+    answer: str | None = None         # whole program: the line it must print; answer task: the answer
     difficulty: str | None = None     # for breakdowns (puzzles)
+    chat_prompt: str | None = None    # what a chat model is asked, where `prompt` (a base model's) won't do
 
     def __post_init__(self):
         object.__setattr__(self, "stop", tuple(self.stop))
 
     @property
     def kind(self) -> str:
-        return "function" if self.entry_point else "program"
+        from crucible.languages import PROSE
+
+        return "function" if self.entry_point else "answer" if self.language == PROSE else "program"
 
     def chat_messages(self) -> list[dict]:
         """The conversation a chat model is given for this task."""
         from crucible.languages import get
 
+        if self.chat_prompt:
+            return [{"role": "user", "content": self.chat_prompt}]
         language = get(self.language)
         tag = language.fence_tags[0] if language.fence_tags else language.name
         if self.kind == "program":
@@ -63,9 +69,12 @@ class Task:
 
     def to_conversation(self, solution: str) -> list[dict]:
         """A training conversation: the chat prompt, answered with `solution` (the whole function or
-        program) in one fenced block, the form `sanitize.completion_from_chat` reads back."""
+        program) in one fenced block, the form `sanitize.completion_from_chat` reads back; an answer
+        task's reply is `solution` as it is (worked text)."""
         from crucible.languages import get
 
+        if self.kind == "answer":
+            return self.chat_messages() + [{"role": "assistant", "content": solution.strip()}]
         tag = (get(self.language).fence_tags or (self.language,))[0]
         reply = f"```{tag}\n{solution.strip(chr(10))}\n```"
         return self.chat_messages() + [{"role": "assistant", "content": reply}]

@@ -4,10 +4,10 @@ Agent clients (mini-swe-agent, anything that loops model call -> command -> obse
 whose k-th reply is a chosen one: the first asks to run a command, the next submits. A real network
 cannot be scripted across turns (`bigram_gpt` maps a token to the next, so every turn starts the
 same), so `ScriptedModel` has the interface of `crucible.serve.models`' served models (a `text`,
-the `NativeText` of crucible's test tokenizer, and `run(job)`) without any network: the reply to a
-chat is `replies[k]`, where k is the number of assistant turns already in the conversation (counted
-in the rendered prompt: its <|assistant_start|> tokens before the last). So it is stateless: the
-same conversation always gets the same reply, and several agents can share one server.
+`crucible.model.text.NativeText` over crucible's test tokenizer, and `run(job)`) without any
+network: the reply to a chat is `replies[k]`, where k is the number of assistant turns already in
+the conversation (counted in the rendered prompt: its <|assistant_start|> tokens before the last).
+So it is stateless: the same conversation always gets the same reply, and several agents can share one server.
 
 The chat prompt is rendered exactly as a native checkpoint's (`crucible.model.chat`, with crucible's
 test tokenizer), so what reaches the model (tool schemas, tool results, assistant tool calls) can be
@@ -26,7 +26,7 @@ from crucible.generate.types import BackendError
 
 class ScriptedModel:
     def __init__(self, replies: list[str], *, context_length: int = 8192):
-        from crucible.serve.models import NativeText
+        from crucible.model.text import NativeText
         from crucible.testing.gpt import tokenizer
 
         if not replies or not all(isinstance(r, str) for r in replies):

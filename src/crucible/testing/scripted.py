@@ -7,7 +7,8 @@ same), so `ScriptedModel` has the interface of `crucible.serve.models`' served m
 `crucible.model.text.NativeText` over crucible's test tokenizer, and `run(job)`) without any
 network: the reply to a chat is `replies[k]`, where k is the number of assistant turns already in
 the conversation (counted in the rendered prompt: its <|assistant_start|> tokens before the last).
-So it is stateless: the same conversation always gets the same reply, and several agents can share one server.
+So it is stateless: the same conversation always gets the same reply, and several agents can
+share one server.
 
 The chat prompt is rendered exactly as a native checkpoint's (`crucible.model.chat`, with crucible's
 test tokenizer), so what reaches the model (tool schemas, tool results, assistant tool calls) can be

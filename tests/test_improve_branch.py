@@ -5,11 +5,6 @@ resumes. Fast stages only: world tasks, reference and scripted samples graded in
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -21,6 +16,7 @@ from crucible.improve.values import DECISION_KEYS, read_value
 from crucible.report import run_files
 from crucible.sandbox import bwrap_path
 from crucible.tasks import world
+from test_improve_run import kill_once_finished
 
 needs_sandbox = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is required (make setup installs it)")
 KINDS = {"world", "eval", "curriculum", "compare", "gate"}
@@ -147,17 +143,7 @@ def test_every_decision_key_can_be_read_from_a_real_decision(branched):
 def test_a_killed_run_resumes_and_records_each_round_once(tmp_path):
     recipe = write_recipe(tmp_path)
     run = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    proc = subprocess.Popen([sys.executable, "-m", "crucible", "run", recipe, "--out", str(run)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        state = run / "run.json"
-        if state.exists() and "cur1" in json.loads(state.read_text() or "{}").get("stages", {}):
-            break
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_once_finished(recipe, run, "cur1")
     assert "cur1" in json.loads((run / "run.json").read_text())["stages"]
     logs = []
     assert improve_run.run_recipe(load_run_recipe(recipe, KINDS), run, cli, log=logs.append) is not None

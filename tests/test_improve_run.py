@@ -120,21 +120,26 @@ def test_a_changed_stage_is_refused_unless_forced(tmp_path, capsys):
     assert (run / "model" / "summary.json").is_file()
 
 
-@needs_sandbox
-def test_a_killed_run_resumes_and_skips_finished_stages(tmp_path):
-    recipe = write_recipe(tmp_path, threshold=0.3)
-    run = tmp_path / "run"
+def kill_once_finished(recipe: str, run: Path, stage: str) -> None:
+    """Start `crucible run` in a process and SIGKILL it as soon as `stage` is recorded finished."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     proc = subprocess.Popen([sys.executable, "-m", "crucible", "run", recipe, "--out", str(run)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         state = run / "run.json"
-        if state.exists() and "tasks" in json.loads(state.read_text() or "{}").get("stages", {}):
+        if state.exists() and stage in json.loads(state.read_text() or "{}").get("stages", {}):
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+
+
+@needs_sandbox
+def test_a_killed_run_resumes_and_skips_finished_stages(tmp_path):
+    recipe = write_recipe(tmp_path, threshold=0.3)
+    run = tmp_path / "run"
+    kill_once_finished(recipe, run, "tasks")
     finished_before = set(json.loads((run / "run.json").read_text())["stages"])
     assert "tasks" in finished_before
     assert cli(["run", recipe, "--out", str(run)]) == 0

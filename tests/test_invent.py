@@ -184,7 +184,7 @@ def problem_row(task_id="mine/0", **changes):
 
 @pytest.mark.parametrize("rows, message", [
     ([problem_row(), problem_row(prompt=None)], ":2: 'prompt' must be a non-empty string"),
-    ([problem_row(), problem_row()], ":2: duplicate task_id 'mine/0'"),
+    ([problem_row(), problem_row()], ":2: duplicate id 'mine/0'"),
     ([problem_row(entry_point="two")], ":1: 'prompt' does not define two()"),
     ([problem_row(test="def check(candidate:\n")], ":1: 'test' is not valid Python"),
     ([problem_row(test="assert True\n")], ":1: 'test' does not define check()"),

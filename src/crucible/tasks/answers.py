@@ -38,9 +38,8 @@ import random
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from crucible.io import read_jsonl
 from crucible.languages import PROSE
-from crucible.tasks.common import Task, TaskError, select_tasks
+from crucible.tasks.common import Task, TaskError, read_task_file, require_strings, select_tasks, timeout_of
 
 MODES = ("final", "program")
 LEVELS = range(1, 7)
@@ -152,33 +151,20 @@ def check_mode(mode, where: str) -> str:
 
 def load_tasks(path: str | Path) -> list[AnswerTask]:
     """Answer tasks from JSONL; a bad line raises TaskError (JsonlError: not JSON) naming file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise TaskError(f"{path}: no such tasks file")
-    tasks, seen = [], set()
-    for lineno, obj in read_jsonl(path):
-        where = f"{path}:{lineno}"
-        for key in ("id", "question"):
-            if not isinstance(obj.get(key), str) or not obj[key].strip():
-                raise TaskError(f"{where}: {key!r} must be a non-empty string")
-        answer = obj.get("answer")
-        if isinstance(answer, bool) or not isinstance(answer, (str, int, float)) or not str(answer).strip():
-            raise TaskError(f"{where}: 'answer' must be a non-empty string or a number")
-        for key in ("difficulty", "solution", "program"):
-            if obj.get(key) is not None and not isinstance(obj[key], str):
-                raise TaskError(f"{where}: {key!r} must be a string")
-        t = obj.get("timeout_s", DEFAULT_TIMEOUT_S)
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 600:
-            raise TaskError(f"{where}: 'timeout_s' must be a number of seconds in (0, 600], got {t!r}")
-        if obj["id"] in seen:
-            raise TaskError(f"{where}: duplicate id {obj['id']!r}")
-        seen.add(obj["id"])
-        tasks.append(AnswerTask(obj["id"], obj["question"], str(answer).strip(), obj.get("difficulty"),
-                                check_mode(obj.get("mode", "final"), where), obj.get("solution"), obj.get("program"),
-                                float(t)))
-    if not tasks:
-        raise TaskError(f"{path}: no tasks")
-    return tasks
+    return read_task_file(path, parse_task, lambda t: t.task_id)
+
+
+def parse_task(obj: dict, where: str) -> AnswerTask:
+    require_strings(obj, ("id", "question"), where)
+    answer = obj.get("answer")
+    if isinstance(answer, bool) or not isinstance(answer, (str, int, float)) or not str(answer).strip():
+        raise TaskError(f"{where}: 'answer' must be a non-empty string or a number")
+    for key in ("difficulty", "solution", "program"):
+        if obj.get(key) is not None and not isinstance(obj[key], str):
+            raise TaskError(f"{where}: {key!r} must be a string")
+    return AnswerTask(obj["id"], obj["question"], str(answer).strip(), obj.get("difficulty"),
+                      check_mode(obj.get("mode", "final"), where), obj.get("solution"), obj.get("program"),
+                      timeout_of(obj, where, DEFAULT_TIMEOUT_S))
 
 
 def scope(tasks_file: str | Path | None = None, ids=None, limit: int | None = None,

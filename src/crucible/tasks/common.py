@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 
 
@@ -118,3 +119,38 @@ def select_tasks(tasks: Sequence[T], ids: str | Iterable[str] | None = None, lim
         keep = set(list(dict.fromkeys(key(t) for t in chosen))[:limit])
         chosen = [t for t in chosen if key(t) in keep]
     return chosen
+
+
+def read_task_file(path: str | Path, parse: Callable[[dict, str], T], task_id: Callable[[T], str], *,
+                   error: type[TaskError] = TaskError, noun: str = "tasks") -> list[T]:
+    """Every line of a tasks JSONL through `parse(row, "FILE:LINE")`, which raises `error` naming that
+    place; the file must exist, hold at least one task, and its task ids must be unique."""
+    from crucible.io import read_jsonl
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{path}: no such tasks file")
+    tasks, seen = [], set()
+    for lineno, row in read_jsonl(path):
+        where = f"{path}:{lineno}"
+        task = parse(row, where)
+        if task_id(task) in seen:
+            raise error(f"{where}: duplicate id {task_id(task)!r}")
+        seen.add(task_id(task))
+        tasks.append(task)
+    if not tasks:
+        raise error(f"{path}: no {noun}")
+    return tasks
+
+
+def require_strings(row: dict, keys: Iterable[str], where: str) -> None:
+    for key in keys:
+        if not isinstance(row.get(key), str) or not row[key].strip():
+            raise TaskError(f"{where}: {key!r} must be a non-empty string")
+
+
+def timeout_of(row: dict, where: str, default: float) -> float:
+    t = row.get("timeout_s", default)
+    if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 600:
+        raise TaskError(f"{where}: 'timeout_s' must be a number of seconds in (0, 600], got {t!r}")
+    return float(t)

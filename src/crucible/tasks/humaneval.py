@@ -20,8 +20,7 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from crucible.io import read_jsonl
-from crucible.tasks.common import Task, TaskError, select_tasks
+from crucible.tasks.common import Task, TaskError, read_task_file, select_tasks
 
 FIELDS = ("task_id", "prompt", "entry_point", "canonical_solution", "test")
 
@@ -45,18 +44,8 @@ def load_problems(path: str | Path | None = None) -> dict[str, dict]:
     or those of a HumanEval-format JSONL file (validated: TaskError or JsonlError naming file and line)."""
     if path is None:
         return {p["task_id"]: dict(p) for p in _problems()}
-    path = Path(path)
-    if not path.is_file():
-        raise TaskError(f"{path}: no such tasks file")
-    problems: dict[str, dict] = {}
-    for lineno, row in read_jsonl(path):
-        problem = check_problem(row, f"{path}:{lineno}")
-        if problem["task_id"] in problems:
-            raise TaskError(f"{path}:{lineno}: duplicate task_id {problem['task_id']!r}")
-        problems[problem["task_id"]] = problem
-    if not problems:
-        raise TaskError(f"{path}: no problems")
-    return problems
+    problems = read_task_file(path, check_problem, lambda p: p["task_id"], noun="problems")
+    return {p["task_id"]: p for p in problems}
 
 
 def check_problem(row: dict, where: str) -> dict:

@@ -21,9 +21,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crucible.io import read_jsonl
 from crucible.languages import all_languages, get
-from crucible.tasks.common import Task, TaskError, select_tasks
+from crucible.tasks.common import Task, TaskError, read_task_file, require_strings, select_tasks, timeout_of
 
 DATA = Path(__file__).parent / "data"
 BUNDLED = DATA / "puzzles.jsonl"
@@ -37,28 +36,14 @@ STOP = ("\n```",)
 
 def load_puzzles(path: str | Path | None = None) -> list[dict]:
     """Read and validate a puzzles JSONL; bad input raises TaskError (or JsonlError) naming the file and line."""
-    path = Path(path) if path else BUNDLED
-    if not path.is_file():
-        raise TaskError(f"{path}: no such tasks file")
-    puzzles, seen = [], set()
-    for lineno, p in read_jsonl(path):
-        where = f"{path}:{lineno}"
-        for key in ("id", "prompt", "answer"):
-            if not isinstance(p.get(key), str) or not p[key].strip():
-                raise TaskError(f"{where}: {key!r} must be a non-empty string")
-        if p.get("difficulty") not in DIFFICULTIES:
-            raise TaskError(f"{where}: 'difficulty' must be one of {', '.join(DIFFICULTIES)}, "
-                            f"got {p.get('difficulty')!r}")
-        t = p.get("timeout_s", DEFAULT_TIMEOUT_S)
-        if isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 600:
-            raise TaskError(f"{where}: 'timeout_s' must be a number of seconds in (0, 600], got {t!r}")
-        if p["id"] in seen:
-            raise TaskError(f"{where}: duplicate id {p['id']!r}")
-        seen.add(p["id"])
-        puzzles.append({**p, "timeout_s": float(t)})
-    if not puzzles:
-        raise TaskError(f"{path}: no puzzles")
-    return puzzles
+    return read_task_file(path or BUNDLED, check_puzzle, lambda p: p["id"], noun="puzzles")
+
+
+def check_puzzle(p: dict, where: str) -> dict:
+    require_strings(p, ("id", "prompt", "answer"), where)
+    if p.get("difficulty") not in DIFFICULTIES:
+        raise TaskError(f"{where}: 'difficulty' must be one of {', '.join(DIFFICULTIES)}, got {p.get('difficulty')!r}")
+    return {**p, "timeout_s": timeout_of(p, where, DEFAULT_TIMEOUT_S)}
 
 
 def select_puzzles(puzzles: list[dict], ids=None, limit: int | None = None) -> list[dict]:

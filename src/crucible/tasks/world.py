@@ -43,8 +43,7 @@ import string
 from dataclasses import dataclass
 from pathlib import Path
 
-from crucible.io import read_jsonl
-from crucible.tasks.common import Task, TaskError, select_tasks
+from crucible.tasks.common import Task, TaskError, read_task_file, select_tasks
 
 VOWELS = "aeiouAEIOU"
 # name -> (what it does, the line of Python that does it). The test below keeps them in agreement.
@@ -166,29 +165,20 @@ def corpus_text(task: WorldTask) -> str:
 def load_tasks(path: str | Path) -> list[WorldTask]:
     """World tasks from JSONL (as `to_json` writes them); bad lines raise WorldError (JsonlError for a
     line that is not JSON) naming the file and line."""
-    path = Path(path)
-    if not path.is_file():
-        raise WorldError(f"{path}: no such tasks file")
-    tasks, seen = [], set()
-    for lineno, obj in read_jsonl(path):
-        where = f"{path}:{lineno}"
-        ops = obj.get("ops")
-        if not isinstance(ops, list) or not ops or not all(op in OPS for op in ops):
-            raise WorldError(f"{where}: 'ops' must be a non-empty list of {', '.join(OPS)}")
-        tests, votes = obj.get("tests"), obj.get("vote_inputs", [])
-        if (not isinstance(tests, list) or not tests
-                or not all(isinstance(t, list) and len(t) == 2 and all(isinstance(x, str) for x in t) for t in tests)):
-            raise WorldError(f"{where}: 'tests' must be a non-empty list of [input, expected output] strings")
-        if not isinstance(votes, list) or not all(isinstance(x, str) for x in votes):
-            raise WorldError(f"{where}: 'vote_inputs' must be a list of strings")
-        task = WorldTask(tuple(ops), tuple(tuple(t) for t in tests), tuple(votes))
-        if task.task_id in seen:
-            raise WorldError(f"{where}: duplicate task {task.task_id}")
-        seen.add(task.task_id)
-        tasks.append(task)
-    if not tasks:
-        raise WorldError(f"{path}: no tasks")
-    return tasks
+    return read_task_file(path, parse_task, lambda t: t.task_id, error=WorldError)
+
+
+def parse_task(obj: dict, where: str) -> WorldTask:
+    ops = obj.get("ops")
+    if not isinstance(ops, list) or not ops or not all(op in OPS for op in ops):
+        raise WorldError(f"{where}: 'ops' must be a non-empty list of {', '.join(OPS)}")
+    tests, votes = obj.get("tests"), obj.get("vote_inputs", [])
+    if (not isinstance(tests, list) or not tests
+            or not all(isinstance(t, list) and len(t) == 2 and all(isinstance(x, str) for x in t) for t in tests)):
+        raise WorldError(f"{where}: 'tests' must be a non-empty list of [input, expected output] strings")
+    if not isinstance(votes, list) or not all(isinstance(x, str) for x in votes):
+        raise WorldError(f"{where}: 'vote_inputs' must be a list of strings")
+    return WorldTask(tuple(ops), tuple(tuple(t) for t in tests), tuple(votes))
 
 
 def select_world(world: list[WorldTask], ids=None, limit: int | None = None) -> list[WorldTask]:

@@ -1,4 +1,5 @@
-"""What a task is, whatever suite it comes from: the one `Task` record and `select_tasks`.
+"""What a task is, whatever suite it comes from: the one `Task` record, `select_tasks` and the one
+tasks-file reader (`read_task_file`: FILE:LINE errors, unique ids).
 
 A task is either a *function completion* (HumanEval and its translations: `entry_point` names the
 function, `test` is the code that checks it, a sample continues the prompt), a *whole program*

@@ -55,7 +55,11 @@ def wrap(module: nn.Module, info: DistInfo, mode: str = "ddp") -> nn.Module:
     if mode == "ddp":
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        return DDP(module, device_ids=[info.local_rank] if info.device.type == "cuda" else None)
+        # no buffer broadcast before each forward: the models' buffers are RoPE tables, computed
+        # alike on every rank and grown on demand (a rank that ran a longer sequence alone, such as
+        # GRPO's sampler on rank 0, holds a larger one, which a broadcast would fail on)
+        return DDP(module, device_ids=[info.local_rank] if info.device.type == "cuda" else None,
+                   broadcast_buffers=False)
     if mode == "fsdp":
         from torch.distributed.fsdp import fully_shard
 
@@ -115,6 +119,15 @@ def all_gather_lists(values: list, info: DistInfo) -> list:
     out = [None] * info.world
     dist.all_gather_object(out, values)
     return [v for part in out for v in part]
+
+
+def broadcast_object(value, info: DistInfo, src: int = 0):
+    """Rank `src`'s `value` (any picklable object) on every rank."""
+    if info.world == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
 
 
 def barrier(info: DistInfo) -> None:

@@ -327,17 +327,19 @@ def restore(state: TrainState, path: str | Path) -> None:
 
 
 class Logger:
-    """Append-only JSONL log (flushed per line) plus a human line through the tqdm bar."""
+    """Append-only JSONL log (flushed per line) plus a human line through the tqdm bar.
+    `enabled=False` (ranks other than 0) writes and prints nothing."""
 
-    def __init__(self, path: Path | None, bar):
-        self.f = open(path, "a", encoding="utf-8") if path else None
+    def __init__(self, path: Path | None, bar, *, enabled: bool = True):
+        self.f = open(path, "a", encoding="utf-8") if path and enabled else None
         self.bar = bar
+        self.enabled = enabled
 
     def __call__(self, record: dict, line: str | None = None) -> None:
         if self.f:
             self.f.write(json.dumps(record) + "\n")
             self.f.flush()
-        if line:
+        if line and self.enabled:
             (self.bar.write if self.bar is not None else print)(line)
 
     def close(self):

@@ -32,8 +32,8 @@ SFT_FLAGS = {"pack": False, "lr": 3e-3, "batch_size": 8, "micro_batch": 2, "seq_
              "val_fraction": 0.1, "device": "cpu"}
 
 
-def sft_config(out) -> SFTConfig:
-    return SFTConfig(model="unused", data=["unused"], out=str(out), **SFT_FLAGS)
+def sft_config(out, **kw) -> SFTConfig:
+    return SFTConfig(model="unused", data=["unused"], out=str(out), **{**SFT_FLAGS, **kw})
 
 
 def dpo_config(out) -> DPOConfig:
@@ -77,11 +77,11 @@ def record_rows(policy) -> list:
     return seen
 
 
-def run_sft(d: Path, out: Path) -> list:
+def run_sft(d: Path, out: Path, **kw) -> list:
     policy = load_policy(f"native:{d / 'base'}", device="cpu")
     seen = record_rows(policy)
     train, val = load_mixture([str(d / "chats.jsonl")], seed=0, val_fraction=SFT_FLAGS["val_fraction"])
-    sft.train(sft_config(out), policy, train, val, progress=False)
+    sft.train(sft_config(out, **kw), policy, train, val, progress=False)
     return seen
 
 
@@ -110,6 +110,7 @@ def worker(d: Path, out: Path) -> None:
     (out / "ranks").mkdir(parents=True, exist_ok=True)
     rows = run_sft(d, out / "sft")
     (out / "ranks" / f"sft_rows_{rank}.json").write_text(json.dumps(rows))
+    run_sft(d, out / "sft_fsdp", dist="fsdp")
     run_dpo(d, out / "dpo")
     if bwrap_path() is not None:
         policy = run_grpo(d, out / "grpo")
@@ -195,6 +196,16 @@ def test_two_ranks_train_the_rows_losses_and_weights_of_one(runs):
     summary_2 = json.loads((two / "summary.json").read_text())
     assert summary_2["tokens"] == summary_1["tokens"]
     assert summary_2["val_loss"] == pytest.approx(summary_1["val_loss"], abs=1e-5)
+
+
+def test_fsdp2_trains_what_ddp_trains(runs):
+    d, _ = runs
+    ddp, fsdp = d / "two" / "sft", d / "two" / "sft_fsdp"
+    assert train_losses(fsdp) == pytest.approx(train_losses(ddp), abs=1e-5)
+    final_ddp, final_fsdp = weights(ddp / "model.safetensors"), weights(fsdp / "model.safetensors")
+    assert final_fsdp.keys() == final_ddp.keys()        # gathered from the shards, saved whole
+    assert all(torch.allclose(final_ddp[k], final_fsdp[k], atol=1e-5) for k in final_ddp)
+    assert (fsdp / "step_000004" / "trainer" / "optimizer_rank1.pt").is_file()   # sharded optimizer state
 
 
 def test_rank_0_alone_writes_the_log(runs):

@@ -69,6 +69,7 @@ class PostTrainConfig:
     seed: int = 0
     device: str = "auto"
     dtype: str = "float32"              # float32 | bfloat16 (autocast)
+    dist: str = "ddp"                   # sft under torchrun: ddp | fsdp (FSDP2, full fine-tuning only)
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(PostTrainConfig)}
@@ -76,16 +77,18 @@ COMMON = ("model", "out", "lora_rank", "lr", "weight_decay", "adam_beta1", "adam
           "warmup", "warmdown", "final_lr_frac", "batch_size", "micro_batch", "seq_len", "max_steps", "log_every",
           "eval_every", "ckpt_every", "keep_checkpoints", "seed", "device", "dtype")
 KEYS = {
-    "sft": COMMON + ("data", "epochs", "val_fraction", "pack", "rope_theta", "new_tokens"),
+    "sft": COMMON + ("data", "epochs", "val_fraction", "pack", "rope_theta", "new_tokens", "dist"),
     "dpo": COMMON + ("data", "epochs", "val_fraction", "beta", "loss", "nll_alpha"),
     "grpo": COMMON + ("suite", "language", "group_size", "tasks_per_step", "reward", "kl_beta", "clip_low",
                       "clip_high", "scale_advantages", "temperature", "max_new_tokens", "tools"),
 }
-# the shared loop's other knobs, fixed for post-training (crucible.train.loop.LOOP_FIELDS)
+# the shared loop's other knobs, fixed for post-training (crucible.train.loop.LOOP_FIELDS) where a
+# method has no key of that name
 LOOP_CONSTANTS = dict(max_minutes=0.0, muon_momentum=0.95, momentum_warmup_steps=0, average="none", ema_decay=0.95,
                       swa_every=5, qat_bits=0, qat_start=1.0, clip_percentile=0.9999, compile="no", dist="ddp",
                       optimizer="adamw")
-CHOICES = {"loss": ("sigmoid", "ipo"), "device": ("auto", "cpu", "cuda"), "dtype": ("float32", "bfloat16")}
+CHOICES = {"loss": ("sigmoid", "ipo"), "device": ("auto", "cpu", "cuda"), "dtype": ("float32", "bfloat16"),
+           "dist": ("ddp", "fsdp")}
 
 
 def validate(cfg) -> None:
@@ -112,6 +115,8 @@ def validate(cfg) -> None:
     if cfg.batch_size % (cfg.world * cfg.rows_per_forward):
         raise ConfigError(f"batch_size {cfg.batch_size} must be a multiple of {cfg.world} rank(s) x "
                           f"micro_batch {cfg.micro_batch}")
+    if cfg.dist == "fsdp" and cfg.lora_rank:
+        raise ConfigError("dist fsdp is for full fine-tuning: LoRA runs use dist ddp (the adapters are small)")
     if getattr(cfg, "group_size", 2) < 2:
         raise ConfigError("group_size must be >= 2 (advantages compare samples of one task)")
     if not cfg.max_steps and not getattr(cfg, "epochs", 1.0) > 0:
@@ -131,7 +136,8 @@ def _config_class(name: str, method: str):
     fields = [(k, FIELDS[k].type,
                dataclasses.field(default=FIELDS[k].default, default_factory=FIELDS[k].default_factory))
               for k in KEYS[method]]
-    namespace = {**LOOP_CONSTANTS, "method": method, "validate": validate,
+    constants = {k: v for k, v in LOOP_CONSTANTS.items() if k not in KEYS[method]}
+    namespace = {**constants, "method": method, "validate": validate,
                  "to_dict": lambda self: dataclasses.asdict(self),
                  "world": property(lambda self: world_size()),
                  # batch_size is the step's rows on all ranks; each rank trains an equal share of them

@@ -180,17 +180,28 @@ class Policy:
         return [p for p in self.model.parameters() if p.requires_grad]
 
     # -- saving ---------------------------------------------------------------------------------
-    def save(self, out) -> Path:
+    def save(self, out, weights: dict | None = None) -> Path:
+        """The model in `out`; `weights`: its full state dict gathered from FSDP2's shards (full
+        fine-tuning only), written through a plain copy of the model."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
+        model = self.model if weights is None else self._plain_copy(weights)
         if self.kind == "native":
-            self._native_model().save_pretrained(out, self.tokenizer)
+            (self._native_model() if weights is None else model).save_pretrained(out, self.tokenizer)
             if self.lora_rank:
                 self._save_native_adapter(out / "adapter")
         else:
-            self.model.save_pretrained(str(out))
+            model.save_pretrained(str(out))
             self.tokenizer.save_pretrained(str(out))
         return out
+
+    def _plain_copy(self, weights: dict):
+        """A fresh module of the policy's class and config on the CPU, holding `weights`."""
+        if self.lora_rank:
+            raise PolicyError("gathered weights are saved for full fine-tuning only")
+        plain = type(self.model)(self.model.config)
+        plain.load_state_dict(weights)
+        return plain
 
     def _native_model(self):
         """The GPT with any adapters merged (a fresh module; the policy keeps its adapters)."""

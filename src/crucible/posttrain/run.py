@@ -88,11 +88,13 @@ class Run:
         self.log = loop.Logger(self.out / "log.jsonl", self.bar if show else None, enabled=self.master)
 
     def write_model(self, d, weights=None) -> None:
+        """The policy and its trainable weights (`weights`: gathered from FSDP2's shards, else None)."""
         from safetensors.torch import save_file
 
-        self.policy.save(d)
-        trainable = {n: p.detach().contiguous() for n, p in self.policy.model.named_parameters() if p.requires_grad}
-        save_file(trainable, str(Path(d) / TRAINABLE))
+        self.policy.save(d, weights)
+        names = [n for n, p in self.policy.model.named_parameters() if p.requires_grad]
+        values = weights if weights is not None else dict(self.policy.model.named_parameters())
+        save_file({n: values[n].detach().contiguous() for n in names}, str(Path(d) / TRAINABLE))
 
     def _load_trainable(self, ckpt: Path) -> None:
         from safetensors.torch import load_file
@@ -128,8 +130,9 @@ class Run:
         """Final checkpoint (unless `saved`), the final model in OUT, summary.json."""
         if not saved:
             loop.save(self.state, self.out)
+        weights = loop.gathered_weights(self.state)     # every rank, under FSDP2
         if self.master:
-            self.policy.save(self.out)
+            self.policy.save(self.out, weights)
             tmp = self.out / "summary.json.tmp"
             tmp.write_text(json.dumps(summary, indent=2) + "\n")
             os.replace(tmp, self.out / "summary.json")

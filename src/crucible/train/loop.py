@@ -301,15 +301,21 @@ def evaluate(state: TrainState, evaluation: Evaluation, tag: str, log) -> dict:
     return record
 
 
+def gathered_weights(state: TrainState) -> dict | None:
+    """The model's full state dict on CPU when FSDP2 shards it (every rank must call this), else None
+    (the model holds its weights)."""
+    if not (state.cfg.dist == "fsdp" and state.info.world > 1):
+        return None
+    return {k.removeprefix("model."): v for k, v in dist.full_state_dict(state.module).items()}
+
+
 def save(state: TrainState, run_dir: str | Path) -> Path:
     """Checkpoint RUN/step_N (every rank calls it): weights through write_model, trainer state."""
     counters = {"step": state.step, "position": state.position, "elapsed": state.elapsed, "tokens": state.tokens}
     if state.averager is not None:
         counters["averager"] = state.averager.state_dict()
     sharded = state.cfg.dist == "fsdp" and state.info.world > 1
-    weights = None
-    if sharded:
-        weights = {k.removeprefix("model."): v for k, v in dist.full_state_dict(state.module).items()}
+    weights = gathered_weights(state)
     return checkpoint.save(run_dir, state.step, save_model=lambda d: state.write_model(d, weights),
                            optimizers=state.optimizers, state=counters, rank=state.info.rank,
                            world=state.info.world, sharded_optimizer=sharded,

@@ -2,7 +2,8 @@
 weights of 1 rank with the same global batch; each rank trains its own rows; rank 0 alone writes
 the log and the summary; a run stopped on 2 ranks resumes (on 2 ranks, or on 1) to the uninterrupted
 losses. One torchrun launch runs SFT, DPO and GRPO (this file is its script: `worker` below, each
-rank saving what it trained and its final weights); two more stop and resume SFT through the CLI.
+rank saving what it trained and its final weights) and stops an SFT run, which a second launch
+resumes through the CLI.
 """
 
 import json
@@ -27,13 +28,18 @@ TOK = tokenizer()
 SOUNDS = {"cat": "meow", "dog": "woof", "cow": "moo", "duck": "quack"}
 PUZZLES = [{"id": "seven", "prompt": "Print the number seven.", "answer": "7", "difficulty": "easy"},
            {"id": "three", "prompt": "Print the number three.", "answer": "3", "difficulty": "easy"}]
-# the same run as flags (the CLI) and as configs (in process)
-SFT_FLAGS = {"pack": False, "lr": 3e-3, "batch_size": 8, "micro_batch": 2, "seq_len": 128, "max_steps": 4, "log_every": 1,
+# the SFT run every test here compares (1 rank, 2 ranks, FSDP2, stopped and resumed)
+SFT_SETTINGS = {"pack": False, "lr": 3e-3, "batch_size": 8, "micro_batch": 2, "seq_len": 128, "max_steps": 4, "log_every": 1,
              "val_fraction": 0.1, "device": "cpu"}
 
 
-def sft_config(out, **kw) -> SFTConfig:
-    return SFTConfig(model="unused", data=["unused"], out=str(out), **{**SFT_FLAGS, **kw})
+BASES = {"native": "native:{d}/base", "hf": "hf:{d}/llama"}     # crucible's GPT; a tiny HF Llama
+
+
+def sft_config(d: Path, out, kind: str = "native", **kw) -> SFTConfig:
+    """The SFT run of these tests (its saved config is one the CLI's --resume can continue)."""
+    return SFTConfig(model=BASES[kind].format(d=d), data=[str(d / "chats.jsonl")], out=str(out),
+                     **{**SFT_SETTINGS, **kw})
 
 
 def dpo_config(out) -> DPOConfig:
@@ -49,7 +55,10 @@ def grpo_config(out) -> GRPOConfig:
 def write_inputs(d: Path) -> None:
     import random
 
+    from crucible.testing import save_tiny_llama
+
     random_gpt(TOK).save_pretrained(d / "base", TOK)
+    save_tiny_llama(d / "llama", TOK)
     rng = random.Random(0)
     chats, pairs = [], []
     for i in range(40):
@@ -77,11 +86,13 @@ def record_rows(policy) -> list:
     return seen
 
 
-def run_sft(d: Path, out: Path, **kw) -> list:
-    policy = load_policy(f"native:{d / 'base'}", device="cpu")
+def run_sft(d: Path, out: Path, kind: str = "native", *, resume: bool = False, stop_after: int | None = None,
+            **kw) -> list:
+    cfg = sft_config(d, out, kind, **kw)
+    policy = load_policy(cfg.model, device="cpu")
     seen = record_rows(policy)
-    train, val = load_mixture([str(d / "chats.jsonl")], seed=0, val_fraction=SFT_FLAGS["val_fraction"])
-    sft.train(sft_config(out, **kw), policy, train, val, progress=False)
+    train, val = load_mixture(cfg.data, seed=0, val_fraction=cfg.val_fraction)
+    sft.train(cfg, policy, train, val, resume=resume, stop_after=stop_after, progress=False)
     return seen
 
 
@@ -111,6 +122,8 @@ def worker(d: Path, out: Path) -> None:
     rows = run_sft(d, out / "sft")
     (out / "ranks" / f"sft_rows_{rank}.json").write_text(json.dumps(rows))
     run_sft(d, out / "sft_fsdp", dist="fsdp")
+    run_sft(d, out / "sft_hf_fsdp", "hf", dist="fsdp")
+    run_sft(d, out / "cut", stop_after=2)          # the CLI resumes it (`runs`)
     run_dpo(d, out / "dpo")
     if bwrap_path() is not None:
         policy = run_grpo(d, out / "grpo")
@@ -128,12 +141,6 @@ def torchrun(*args, timeout=300) -> None:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
 
 
-def sft_cli(d: Path, out: Path, *extra) -> list:
-    flags = [x for k, v in SFT_FLAGS.items() for x in (f"--{k.replace('_', '-')}", v)]
-    return ["-m", "crucible", "sft", "--model", f"native:{d / 'base'}", "--data", d / "chats.jsonl", *flags,
-            "--out", out, "--no-progress", *extra]
-
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Inputs, the 1-rank reference runs (in process) and the 2-rank runs (torchrun)."""
@@ -141,10 +148,10 @@ def runs(tmp_path_factory):
     write_inputs(d)
     one = d / "one"
     rows_1 = run_sft(d, one / "sft")
+    run_sft(d, one / "sft_hf", "hf")
     run_dpo(d, one / "dpo")
     torchrun(__file__, d, d / "two")
-    torchrun(*sft_cli(d, d / "cut", "--stop-after", 2))
-    torchrun(*sft_cli(d, d / "cut", "--resume"))
+    torchrun("-m", "crucible", "sft", "--out", d / "two" / "cut", "--resume", "--no-progress")
     return d, rows_1
 
 
@@ -173,14 +180,28 @@ def test_each_rank_draws_its_own_share_of_every_step():
         assert [len(c) for c in left + right] == [2, 2, 2, 2]
         assert not set(sum(left, [])) & set(sum(right, []))
         assert left + right == whole
-        assert left_pos == right_pos == position
+        assert left_pos == position
+        assert right_pos == position
+
+
+def test_a_batch_that_does_not_split_over_the_ranks_is_refused(monkeypatch):
+    from crucible.train.config import ConfigError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    cfg = SFTConfig(model="x", data=["x"], out="x", batch_size=8)
+    assert cfg.rows_per_forward == 4          # each rank: half the batch ...
+    assert cfg.grad_accum == 1                # ... in one forward
+    cfg.validate()
+    for bad in (dict(batch_size=7), dict(batch_size=8, micro_batch=3), dict(dist="fsdp", lora_rank=4)):
+        with pytest.raises(ConfigError):
+            SFTConfig(model="x", data=["x"], out="x", **bad).validate()
 
 
 def test_two_ranks_train_the_rows_losses_and_weights_of_one(runs):
     d, rows_1 = runs
     two = d / "two" / "sft"
     rows = [json.loads((d / "two" / "ranks" / f"sft_rows_{r}.json").read_text()) for r in (0, 1)]
-    assert len(rows[0]) == len(rows[1]) == 4 * 4         # 4 steps x 4 rows each
+    assert [len(r) for r in rows] == [4 * 4, 4 * 4]      # 4 steps x 4 rows on each rank
     for step in range(4):
         left, right = (tuple(map(tuple, r[4 * step:4 * step + 4])) for r in rows)
         assert not set(left) & set(right)                  # disjoint rows within the step
@@ -208,6 +229,15 @@ def test_fsdp2_trains_what_ddp_trains(runs):
     assert (fsdp / "step_000004" / "trainer" / "optimizer_rank1.pt").is_file()   # sharded optimizer state
 
 
+def test_fsdp2_on_an_hf_model_trains_what_one_rank_trains(runs):
+    d, _ = runs
+    one, fsdp = d / "one" / "sft_hf", d / "two" / "sft_hf_fsdp"
+    assert train_losses(fsdp) == pytest.approx(train_losses(one), abs=1e-5)
+    final_1, final_2 = weights(one / "model.safetensors"), weights(fsdp / "model.safetensors")
+    assert final_2.keys() == final_1.keys()
+    assert all(torch.allclose(final_1[k], final_2[k], atol=1e-5) for k in final_1)
+
+
 def test_rank_0_alone_writes_the_log(runs):
     d, _ = runs
     events = [r["event"] for r in log_of(d / "two" / "sft")]
@@ -220,18 +250,16 @@ def test_rank_0_alone_writes_the_log(runs):
 
 def test_stop_on_two_ranks_then_resume_repeats_the_losses(runs, tmp_path):
     d, _ = runs
-    whole, resumed = train_losses(d / "two" / "sft"), train_losses(d / "cut")
-    assert [r["step"] for r in log_of(d / "cut") if r["event"] == "train"] == [1, 2, 3, 4]
+    whole, resumed = train_losses(d / "two" / "sft"), train_losses(d / "two" / "cut")
+    assert [r["step"] for r in log_of(d / "two" / "cut") if r["event"] == "train"] == [1, 2, 3, 4]
     assert resumed == whole
     # the checkpoint of 2 ranks at step 2, resumed by 1 rank: the data position is global
     import shutil
 
     cut = tmp_path / "cut"
-    shutil.copytree(d / "cut", cut)
+    shutil.copytree(d / "two" / "cut", cut)
     (cut / "latest").write_text("step_000002\n")
-    policy = load_policy(f"native:{d / 'base'}", device="cpu")
-    train, val = load_mixture([str(d / "chats.jsonl")], seed=0, val_fraction=SFT_FLAGS["val_fraction"])
-    sft.train(sft_config(cut), policy, train, val, resume=True, progress=False)
+    run_sft(d, cut, resume=True)
     steps = [r for r in log_of(cut) if r["event"] == "train"]
     assert [r["step"] for r in steps[-2:]] == [3, 4]
     assert [r["loss"] for r in steps[-2:]] == pytest.approx([whole[3], whole[4]], abs=1e-5)

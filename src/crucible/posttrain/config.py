@@ -5,8 +5,8 @@ from it, `SFTConfig`, `DPOConfig`, `GRPOConfig`, each with the common keys plus 
 recipe key outside a method's set is an error naming file and line, and each command has a flag for
 exactly its keys (crucible.train.config's loader, flags and resume policy serve any config class).
 The training loop's remaining knobs (QAT, averaging, Muon, compile) are fixed here as class
-constants: post-training uses AdamW, no averaging, no QAT (and DDP, not FSDP2, across ranks:
-docs/posttrain.md says why). `batch_size` is the rows of one step on all ranks together: under
+constants: post-training uses AdamW, no averaging, no QAT; across ranks DDP, or FSDP2 for SFT's full
+fine-tuning (`dist`, pretraining's knob; docs/posttrain.md says why only there). `batch_size` is the rows of one step on all ranks together: under
 torchrun (WORLD_SIZE) each rank trains batch_size / ranks of them, in micro-batches of
 `micro_batch` rows, so a run's data and loss do not depend on how many ranks share it. Importing
 this module does not import torch.

@@ -24,7 +24,10 @@ whose fused decoding matrices read the base weights.
 New special tokens (`add_tokens`, HF models) get the embedding and head rows of an existing token
 plus small noise, so they start as "something like end-of-text" rather than random.
 
-Not covered: quantised (QLoRA) bases, multi-GPU sharding of the policy.
+Under FSDP2 (SFT's `--dist fsdp`, full fine-tuning only) the parameters are shards; `save` is then
+given the gathered state dict and writes it through a plain copy of the model.
+
+Not covered: quantised (QLoRA) bases, sharding a LoRA policy.
 """
 
 from __future__ import annotations

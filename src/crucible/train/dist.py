@@ -2,9 +2,11 @@
 
 `init()` reads torchrun's RANK / WORLD_SIZE / LOCAL_RANK (absent: world size 1, no process group),
 picks the device and starts the process group (nccl on GPU, gloo on CPU). `wrap()` wraps the
-training module: nothing at world size 1, DistributedDataParallel, or FSDP2 (`fully_shard` on each
-transformer layer, then on the root). `no_sync()` skips gradient reduction on all but the last
-micro-step of an accumulation. `full_state_dict()` gathers an FSDP2-sharded model for saving.
+training module: nothing at world size 1, DistributedDataParallel (without a buffer broadcast
+before each forward: see `wrap`), or FSDP2 (`fully_shard` on each transformer layer, then on the
+root). `no_sync()` skips gradient reduction on all but the last
+micro-step of an accumulation. `full_state_dict()` gathers an FSDP2-sharded model for saving;
+`broadcast_object()` hands rank 0's Python object (GRPO's rollouts) to every rank.
 
 Not covered: tensor / pipeline parallelism, multi-node launch details beyond what torchrun does.
 """

@@ -8,6 +8,7 @@ config class (crucible.posttrain.config).
 from __future__ import annotations
 
 import argparse
+import os
 
 from crucible.cli import UsageError
 
@@ -63,7 +64,5 @@ def end_process_group() -> None:
 
 
 def stopped_message(summary: dict) -> None:
-    import os
-
     if "stopped_at" in summary and os.environ.get("RANK", "0") == "0":
         print(f"stopped after step {summary['stopped_at']}; continue with --resume --out OUT")

@@ -89,7 +89,8 @@ def record_rows(policy) -> list:
 def run_sft(d: Path, out: Path, kind: str = "native", *, resume: bool = False, stop_after: int | None = None,
             **kw) -> list:
     cfg = sft_config(d, out, kind, **kw)
-    policy = load_policy(cfg.model, device="cpu")
+    torch.manual_seed(0)         # LoRA's A matrices start random: the same in every run compared
+    policy = load_policy(cfg.model, lora_rank=cfg.lora_rank, device="cpu")
     seen = record_rows(policy)
     train, val = load_mixture(cfg.data, seed=0, val_fraction=cfg.val_fraction)
     sft.train(cfg, policy, train, val, resume=resume, stop_after=stop_after, progress=False)
@@ -123,6 +124,7 @@ def worker(d: Path, out: Path) -> None:
     (out / "ranks" / f"sft_rows_{rank}.json").write_text(json.dumps(rows))
     run_sft(d, out / "sft_fsdp", dist="fsdp")
     run_sft(d, out / "sft_hf_fsdp", "hf", dist="fsdp")
+    run_sft(d, out / "sft_lora", lora_rank=4)
     run_sft(d, out / "cut", stop_after=2)          # the CLI resumes it (`runs`)
     run_dpo(d, out / "dpo")
     if bwrap_path() is not None:
@@ -149,6 +151,7 @@ def runs(tmp_path_factory):
     one = d / "one"
     rows_1 = run_sft(d, one / "sft")
     run_sft(d, one / "sft_hf", "hf")
+    run_sft(d, one / "sft_lora", lora_rank=4)
     run_dpo(d, one / "dpo")
     torchrun(__file__, d, d / "two")
     torchrun("-m", "crucible", "sft", "--out", d / "two" / "cut", "--resume", "--no-progress")
@@ -236,6 +239,15 @@ def test_fsdp2_on_an_hf_model_trains_what_one_rank_trains(runs):
     final_1, final_2 = weights(one / "model.safetensors"), weights(fsdp / "model.safetensors")
     assert final_2.keys() == final_1.keys()
     assert all(torch.allclose(final_1[k], final_2[k], atol=1e-5) for k in final_1)
+
+
+def test_lora_under_ddp_trains_what_one_rank_trains(runs):
+    d, _ = runs
+    one, two = d / "one" / "sft_lora", d / "two" / "sft_lora"
+    assert train_losses(two) == pytest.approx(train_losses(one), abs=1e-5)
+    final_1, final_2 = weights(one / "model.safetensors"), weights(two / "model.safetensors")   # merged
+    assert all(torch.allclose(final_1[k], final_2[k], atol=1e-5) for k in final_1)
+    assert (two / "adapter" / "adapter_model.safetensors").is_file()
 
 
 def test_rank_0_alone_writes_the_log(runs):

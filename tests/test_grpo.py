@@ -20,6 +20,7 @@ from crucible.posttrain.policy import load_policy
 from crucible.posttrain.rewards import RewardError, grade, load_reward_fn, rewards
 from crucible.sandbox import bwrap_path
 from crucible.tasks.common import Task
+from crucible.train.dist import DistInfo
 
 needs_sandbox = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap is required (make setup installs it)")
 TOK = tokenizer()
@@ -87,7 +88,7 @@ def test_a_group_with_an_infrastructure_failure_is_dropped_and_counted(tmp_path,
     monkeypatch.setattr(grpo.reward_lib, "grade", lambda *a, **k: next(statuses))
     monkeypatch.setattr(grpo.rollout, "sample", lambda *a, **k: groups)
     logged = []
-    run = SimpleNamespace(state=SimpleNamespace(step=0, position=0), log=lambda rec, line=None: logged.append(rec))
+    run = SimpleNamespace(state=SimpleNamespace(step=0, position=0, info=DistInfo()), log=lambda rec, line=None: logged.append(rec))
     cfg = GRPOConfig(model="x", out=str(tmp_path), suite="tasks")
     rec = grpo.grpo_step(cfg, None, run, suite, [], [task], None, grpo.StepData(), 1, None)
     assert rec["dropped_groups"] == 1

@@ -8,6 +8,7 @@ config class (crucible.posttrain.config).
 from __future__ import annotations
 
 import argparse
+import os
 
 from crucible.cli import UsageError
 
@@ -41,15 +42,27 @@ def config_from_args(args, method: str):
 
 
 def load_policy_or_exit(cfg):
+    """The policy on this process's device (under torchrun: its rank's GPU; the process group starts here)."""
     from crucible.posttrain.policy import PolicyError, load_policy
-    from crucible.posttrain.run import device_of
+    from crucible.train import dist
 
     try:
-        return load_policy(cfg.model, lora_rank=cfg.lora_rank, device=device_of(cfg), dtype=cfg.dtype)
+        device = dist.init(cfg.device).device
+    except RuntimeError as e:          # --device cuda without a GPU
+        raise UsageError(str(e)) from None
+    try:
+        return load_policy(cfg.model, lora_rank=cfg.lora_rank, device=str(device), dtype=cfg.dtype)
     except PolicyError as e:
         raise UsageError(str(e)) from None
 
 
+def end_process_group() -> None:
+    """Leave torchrun's process group (a no-op in one process)."""
+    from crucible.train import dist
+
+    dist.cleanup()
+
+
 def stopped_message(summary: dict) -> None:
-    if "stopped_at" in summary:
+    if "stopped_at" in summary and os.environ.get("RANK", "0") == "0":
         print(f"stopped after step {summary['stopped_at']}; continue with --resume --out OUT")

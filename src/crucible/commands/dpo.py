@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 
 from crucible.cli import UsageError
-from crucible.commands._posttrain import add_common_arguments, config_from_args, load_policy_or_exit, stopped_message
+from crucible.commands._posttrain import (add_common_arguments, config_from_args, end_process_group,
+                                          load_policy_or_exit, stopped_message)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -39,5 +40,7 @@ def main(args) -> int:
                             progress=not args.no_progress)
     except (DataError, TemplateError) as e:
         raise UsageError(str(e)) from None
+    finally:
+        end_process_group()
     stopped_message(summary)
     return 0

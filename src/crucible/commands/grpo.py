@@ -19,7 +19,8 @@ from __future__ import annotations
 import argparse
 
 from crucible.cli import UsageError
-from crucible.commands._posttrain import add_common_arguments, config_from_args, load_policy_or_exit, stopped_message
+from crucible.commands._posttrain import (add_common_arguments, config_from_args, end_process_group,
+                                          load_policy_or_exit, stopped_message)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -65,7 +66,10 @@ def main(args) -> int:
     policy = load_policy_or_exit(cfg)
     from crucible.posttrain import grpo
 
-    summary = grpo.train(cfg, policy, suite, reward_fns, resume=args.resume, stop_after=args.stop_after,
-                         progress=not args.no_progress, workers=args.workers)
+    try:
+        summary = grpo.train(cfg, policy, suite, reward_fns, resume=args.resume, stop_after=args.stop_after,
+                             progress=not args.no_progress, workers=args.workers)
+    finally:
+        end_process_group()
     stopped_message(summary)
     return 0

@@ -5,12 +5,17 @@ from it, `SFTConfig`, `DPOConfig`, `GRPOConfig`, each with the common keys plus 
 recipe key outside a method's set is an error naming file and line, and each command has a flag for
 exactly its keys (crucible.train.config's loader, flags and resume policy serve any config class).
 The training loop's remaining knobs (QAT, averaging, Muon, compile) are fixed here as class
-constants: post-training uses AdamW, no averaging, no QAT. Importing this module does not import torch.
+constants: post-training uses AdamW, no averaging, no QAT; across ranks DDP, or FSDP2 for SFT's full
+fine-tuning (`dist`, pretraining's knob; docs/posttrain.md says why only there). `batch_size` is the rows of one step on all ranks together: under
+torchrun (WORLD_SIZE) each rank trains batch_size / ranks of them, in micro-batches of
+`micro_batch` rows, so a run's data and loss do not depend on how many ranks share it. Importing
+this module does not import torch.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 
 
@@ -29,8 +34,8 @@ class PostTrainConfig:
     warmup: float = 0.0                 # fractions of the run
     warmdown: float = 0.0
     final_lr_frac: float = 0.0
-    batch_size: int = 8                 # rows (sequences, pairs or samples) per optimizer step
-    micro_batch: int = 0                # rows per forward (0: batch_size)
+    batch_size: int = 8                 # rows (sequences, pairs or samples) per optimizer step, all ranks
+    micro_batch: int = 0                # rows per forward (0: batch_size / ranks)
     seq_len: int = 1024
     max_steps: int = 0                  # 0: from epochs
     epochs: float = 1.0
@@ -64,6 +69,7 @@ class PostTrainConfig:
     seed: int = 0
     device: str = "auto"
     dtype: str = "float32"              # float32 | bfloat16 (autocast)
+    dist: str = "ddp"                   # sft under torchrun: ddp | fsdp (FSDP2, full fine-tuning only)
 
 
 FIELDS = {f.name: f for f in dataclasses.fields(PostTrainConfig)}
@@ -71,16 +77,18 @@ COMMON = ("model", "out", "lora_rank", "lr", "weight_decay", "adam_beta1", "adam
           "warmup", "warmdown", "final_lr_frac", "batch_size", "micro_batch", "seq_len", "max_steps", "log_every",
           "eval_every", "ckpt_every", "keep_checkpoints", "seed", "device", "dtype")
 KEYS = {
-    "sft": COMMON + ("data", "epochs", "val_fraction", "pack", "rope_theta", "new_tokens"),
+    "sft": COMMON + ("data", "epochs", "val_fraction", "pack", "rope_theta", "new_tokens", "dist"),
     "dpo": COMMON + ("data", "epochs", "val_fraction", "beta", "loss", "nll_alpha"),
     "grpo": COMMON + ("suite", "language", "group_size", "tasks_per_step", "reward", "kl_beta", "clip_low",
                       "clip_high", "scale_advantages", "temperature", "max_new_tokens", "tools"),
 }
-# the shared loop's other knobs, fixed for post-training (crucible.train.loop.LOOP_FIELDS)
+# the shared loop's other knobs, fixed for post-training (crucible.train.loop.LOOP_FIELDS) where a
+# method has no key of that name
 LOOP_CONSTANTS = dict(max_minutes=0.0, muon_momentum=0.95, momentum_warmup_steps=0, average="none", ema_decay=0.95,
                       swa_every=5, qat_bits=0, qat_start=1.0, clip_percentile=0.9999, compile="no", dist="ddp",
                       optimizer="adamw")
-CHOICES = {"loss": ("sigmoid", "ipo"), "device": ("auto", "cpu", "cuda"), "dtype": ("float32", "bfloat16")}
+CHOICES = {"loss": ("sigmoid", "ipo"), "device": ("auto", "cpu", "cuda"), "dtype": ("float32", "bfloat16"),
+           "dist": ("ddp", "fsdp")}
 
 
 def validate(cfg) -> None:
@@ -102,8 +110,13 @@ def validate(cfg) -> None:
             raise ConfigError(f"{name} must be >= 1, got {getattr(cfg, name)}")
     if cfg.micro_batch < 0 or cfg.max_steps < 0 or cfg.lora_rank < 0:
         raise ConfigError("micro_batch, max_steps and lora_rank must be >= 0")
-    if cfg.batch_size % cfg.rows_per_forward:
-        raise ConfigError(f"batch_size {cfg.batch_size} must be a multiple of micro_batch {cfg.micro_batch}")
+    if cfg.batch_size % cfg.world:
+        raise ConfigError(f"batch_size {cfg.batch_size} must split evenly over {cfg.world} ranks")
+    if cfg.batch_size % (cfg.world * cfg.rows_per_forward):
+        raise ConfigError(f"batch_size {cfg.batch_size} must be a multiple of {cfg.world} rank(s) x "
+                          f"micro_batch {cfg.micro_batch}")
+    if cfg.dist == "fsdp" and cfg.lora_rank:
+        raise ConfigError("dist fsdp is for full fine-tuning: LoRA runs use dist ddp (the adapters are small)")
     if getattr(cfg, "group_size", 2) < 2:
         raise ConfigError("group_size must be >= 2 (advantages compare samples of one task)")
     if not cfg.max_steps and not getattr(cfg, "epochs", 1.0) > 0:
@@ -114,14 +127,22 @@ def validate(cfg) -> None:
         raise ConfigError("warmup and warmdown are fractions of the run and must sum to at most 1")
 
 
+def world_size() -> int:
+    """The number of ranks, from torchrun's WORLD_SIZE (as crucible.train.dist.init reads it)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def _config_class(name: str, method: str):
     fields = [(k, FIELDS[k].type,
                dataclasses.field(default=FIELDS[k].default, default_factory=FIELDS[k].default_factory))
               for k in KEYS[method]]
-    namespace = {**LOOP_CONSTANTS, "method": method, "validate": validate,
+    constants = {k: v for k, v in LOOP_CONSTANTS.items() if k not in KEYS[method]}
+    namespace = {**constants, "method": method, "validate": validate,
                  "to_dict": lambda self: dataclasses.asdict(self),
-                 "rows_per_forward": property(lambda self: self.micro_batch or self.batch_size),
-                 "grad_accum": property(lambda self: self.batch_size // (self.micro_batch or self.batch_size)),
+                 "world": property(lambda self: world_size()),
+                 # batch_size is the step's rows on all ranks; each rank trains an equal share of them
+                 "rows_per_forward": property(lambda self: self.micro_batch or max(1, self.batch_size // self.world)),
+                 "grad_accum": property(lambda self: self.batch_size // (self.world * self.rows_per_forward)),
                  "__doc__": f"`crucible {method}` settings (keys: posttrain.config.KEYS[{method!r}])."}
     return dataclasses.make_dataclass(name, fields, namespace=namespace)
 

@@ -10,6 +10,11 @@
 Because the reference is computed up front, no second model is ever held: it is the starting
 weights (under LoRA, the same as the adapters switched off, which is how it is computed there).
 
+Several processes (torchrun, DDP): each step's pairs are split between the ranks (run.step_shares)
+and the logged margin and accuracy gather every rank's pairs, so 2 ranks log the losses of 1 rank
+(tests/test_posttrain_dist.py). Rank 0 computes the reference cache while the others wait, then
+they read it. The final margins are computed on every rank (the same numbers; rank 0 logs them).
+
 Not covered: reference-free variants (SimPO, ORPO), a reference model other than the start.
 """
 
@@ -27,8 +32,8 @@ from crucible.posttrain import pack
 from crucible.posttrain.data import DataError
 from crucible.posttrain.losses import dpo_losses, sequence_logprobs
 from crucible.posttrain.render import pair_examples
-from crucible.posttrain.run import Run, interval, item_stream
-from crucible.train import loop
+from crucible.posttrain.run import Run, interval, step_shares
+from crucible.train import dist, loop
 
 REFERENCE = "reference_logprobs.json"
 
@@ -67,19 +72,29 @@ def reference_logprobs(policy, docs, *, mean: bool, batch_pairs: int = 8) -> lis
     return out
 
 
-def cached_reference(policy, docs, out: Path, *, mean: bool) -> list[list[float]]:
-    """The cached reference log-probs for these rendered pairs, computing and saving them if absent."""
+def cached_reference(policy, docs, out: Path, *, mean: bool, info: dist.DistInfo) -> list[list[float]]:
+    """The cached reference log-probs for these rendered pairs, computing and saving them if absent.
+    Under several ranks rank 0 alone reads or computes and writes the file while the others wait,
+    then they read what it wrote: one computation, no two writers."""
     key = docs_hash(docs) + ("-mean" if mean else "-sum")
     path = out / REFERENCE
-    if path.is_file():
-        saved = json.loads(path.read_text())
-        if saved.get("key") == key:
-            return saved["logprobs"]
-    values = reference_logprobs(policy, docs, mean=mean)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"key": key, "logprobs": values}) + "\n")
-    tmp.replace(path)
-    return values
+
+    def saved() -> list | None:
+        if not path.is_file():
+            return None
+        content = json.loads(path.read_text())
+        return content["logprobs"] if content.get("key") == key else None
+
+    values = None
+    if info.master:
+        values = saved()
+        if values is None:
+            values = reference_logprobs(policy, docs, mean=mean)
+            tmp = path.with_name(path.name + ".tmp")
+            tmp.write_text(json.dumps({"key": key, "logprobs": values}) + "\n")
+            tmp.replace(path)
+    dist.barrier(info)
+    return values if info.master else saved()
 
 
 def margins(policy, docs, ref, cfg) -> list[float]:
@@ -121,30 +136,30 @@ def train(cfg, policy, train_pairs, val_pairs, *, resume: bool = False, stop_aft
         return losses.mean()
 
     run = Run(cfg, policy, loss_fn, total, resume=resume, progress=progress, desc="dpo")
-    ref += cached_reference(policy, docs, run.out, mean=mean)            # before any update
+    ref += cached_reference(policy, docs, run.out, mean=mean, info=run.state.info)   # before any update
     val_ref = reference_logprobs(policy, val_docs, mean=mean) if val_docs else []
     run.log({"event": "start", "pairs": len(train_pairs), "steps": total, "loss": cfg.loss, "beta": cfg.beta},
             f"dpo ({cfg.loss}, beta {cfg.beta}): {len(train_pairs)} pairs, {total} steps")
-    state = run.state
-    stream = item_stream(len(train_pairs), cfg.seed, state.position)
+    state, info = run.state, run.state.info
+    steps = step_shares(len(train_pairs), cfg, state.position, info.rank, info.world)
     policy.model.train()
     while not loop.finished(state):
-        ids = [next(stream) for _ in range(cfg.batch_size)]
-        chunks = [ids[i:i + cfg.rows_per_forward] for i in range(0, len(ids), cfg.rows_per_forward)]
-        micro = [loop.MicroBatch(c, len(c), state.position + cfg.rows_per_forward * (k + 1))
-                 for k, c in enumerate(chunks)]
+        chunks, position = next(steps)
+        micro = [loop.MicroBatch(c, len(c), position) for c in chunks]
         step_margins.clear()
         report = loop.train_step(state, micro)
         loss = loop.take_train_loss(state)
         run.bar.update(1)
-        tokens = sum(len(docs[2 * i][0]) + len(docs[2 * i + 1][0]) for i in ids)
-        accuracy = [float(m > 0) for m in step_margins]
-        rec = {"event": "train", "step": state.step, "loss": loss, "margin": sum(step_margins) / len(step_margins),
+        local_tokens = sum(len(docs[2 * i][0]) + len(docs[2 * i + 1][0]) for c in chunks for i in c)
+        tokens = dist.all_reduce_sum([local_tokens], info)[0]
+        step_all = dist.all_gather_lists(step_margins, info)      # every rank's pairs, in step order
+        accuracy = [float(m > 0) for m in step_all]
+        rec = {"event": "train", "step": state.step, "loss": loss, "margin": sum(step_all) / len(step_all),
                "accuracy": sum(accuracy) / len(accuracy), "lr_mult": report.lr_mult,
                "tokens_per_s": tokens / report.seconds}
         line = None
         if state.step % cfg.log_every == 0 or loop.finished(state):
-            line = (f"step {state.step:>5} | loss {loss:.4f} | margin {interval(step_margins)} | "
+            line = (f"step {state.step:>5} | loss {loss:.4f} | margin {interval(step_all)} | "
                     f"accuracy {interval(accuracy)} | {rec['tokens_per_s']:,.0f} tok/s")
         run.log(rec, line)
         if run.checkpoint_or_stop(stop_after):

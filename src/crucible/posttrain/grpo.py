@@ -20,6 +20,15 @@ One policy update per batch of rollouts, so the "old" log-probs of the ratio are
 at the time of the update (ratio 1, the clip inactive on the first pass); `dtype` sets the
 trainer's compute (float32 or bf16 autocast), which the mismatch figure makes visible.
 
+Several processes (torchrun, DDP): rank 0 samples and grades every rollout of the step and
+broadcasts them with their rewards; each rank then trains its share of the kept rows, and DDP
+averages the gradients. Sampling on one rank is the simpler correct choice: the ranks' weights are
+equal, so rank 0's samples are the ones a 1-rank run draws (same seed, same step), no sandbox pool
+runs twice, and no rank's sampling seed has to be derived; the cost is that sampling and grading
+do not speed up with more ranks (the other ranks wait). A rank left without rows (fewer kept rows
+than ranks) runs one 0-token micro-batch so its gradient reduction still meets the others'.
+Tested on 2 CPU ranks (tests/test_posttrain_dist.py): rewards logged once, ranks' weights equal.
+
 Not covered: several updates per batch (PPO epochs), asynchronous sampling, multi-turn tool rollouts
 with per-turn rewards.
 """
@@ -35,8 +44,8 @@ import torch
 
 from crucible.posttrain import pack, rewards as reward_lib, rollout
 from crucible.posttrain.losses import group_advantages, grpo_loss_sum
-from crucible.posttrain.run import Run, interval
-from crucible.train import loop
+from crucible.posttrain.run import Run, interval, shard
+from crucible.train import dist, loop
 
 
 def tasks_for_step(tasks: list[dict], per_step: int, seed: int, step: int) -> list[dict]:
@@ -73,10 +82,13 @@ def aligned(batch: pack.Batch, per_doc_values: list[list[float]]) -> torch.Tenso
 
 
 class StepData:
-    """What the loss of one GRPO step needs, per micro-batch (the loop's loss_fn reads it)."""
+    """What the loss of one GRPO step needs, per micro-batch (the loop's loss_fn reads it).
+    `idle`: this rank has no rows this step and runs one untrained (0-token) micro-batch, so that
+    its DDP gradient reduction still meets the other ranks'."""
 
     def __init__(self):
         self.batches, self.advantages, self.refs, self.sampler, self.gaps = [], [], [], [], []
+        self.idle = False
 
 
 def train(cfg, policy, suite, reward_fns=(), *, resume: bool = False, stop_after: int | None = None,
@@ -93,7 +105,8 @@ def train(cfg, policy, suite, reward_fns=(), *, resume: bool = False, stop_after
         b = data.batches[k]
         lp = policy.token_logprobs(b, cfg.temperature, model=model)
         trained = (b.targets != pack.IGNORE).to(lp.device).float()
-        data.gaps.append(((lp.detach().cpu() - data.sampler[k]).abs() * trained.cpu()).sum().item())
+        if not data.idle:
+            data.gaps.append(((lp.detach().cpu() - data.sampler[k]).abs() * trained.cpu()).sum().item())
         loss = grpo_loss_sum(lp, lp.detach(), data.advantages[k].to(lp.device), trained, clip_low=cfg.clip_low,
                              clip_high=cfg.clip_high, ref_logprobs=data.refs[k], kl_beta=cfg.kl_beta)
         return loss / max(b.n_tokens, 1)
@@ -104,7 +117,8 @@ def train(cfg, policy, suite, reward_fns=(), *, resume: bool = False, stop_after
             f"grpo on {suite.name}: {len(tasks)} tasks, {cfg.tasks_per_step} x {cfg.group_size} samples per step, "
             f"{total} steps")
     history = []
-    with suite.pool(workers) as pool:          # graders kept warm across steps
+    master = run.state.info.master
+    with suite.pool(workers) if master else nullcontext() as pool:   # graders kept warm across steps
         while not loop.finished(run.state):
             step_tasks = tasks_for_step(tasks, cfg.tasks_per_step, cfg.seed, run.state.step)
             history.append(grpo_step(cfg, policy, run, suite, reward_fns, step_tasks, reference, data, workers, pool))
@@ -124,12 +138,17 @@ def grpo_step(cfg, policy, run, suite, reward_fns, tasks, reference, data: StepD
               pool=None) -> dict:
     from crucible.metrics import bootstrap_ci
 
-    state = run.state
+    state, info = run.state, run.state.info
     t0 = time.perf_counter()
-    groups = rollout.sample(policy, tasks, cfg.group_size, temperature=cfg.temperature,
-                            max_new_tokens=cfg.max_new_tokens, seed=cfg.seed * 100_003 + state.step, tools=cfg.tools)
+    groups = group_rewards = None
+    if info.master:     # rank 0 samples and grades; every rank gets the rollouts and rewards
+        groups = rollout.sample(policy, tasks, cfg.group_size, temperature=cfg.temperature,
+                                max_new_tokens=cfg.max_new_tokens, seed=cfg.seed * 100_003 + state.step,
+                                tools=cfg.tools)
     t1 = time.perf_counter()
-    group_rewards, _ = score_groups(groups, suite, reward_fns, workers, pool)
+    if info.master:
+        group_rewards, _ = score_groups(groups, suite, reward_fns, workers, pool)
+    groups, group_rewards = dist.broadcast_object((groups, group_rewards), info)
     t2 = time.perf_counter()
     kept, advantages, scored, dropped, flat = [], [], [], 0, 0
     for g, rs in zip(groups, group_rewards):
@@ -145,12 +164,16 @@ def grpo_step(cfg, policy, run, suite, reward_fns, tasks, reference, data: StepD
         advantages += group_advantages(values, scale=cfg.scale_advantages).tolist()
     loss, mismatch, n_tokens, lr_mult = float("nan"), float("nan"), 0, None
     if kept:
-        prepare(cfg, policy, kept, advantages, reference, data)
-        micro = [loop.MicroBatch(k, b.n_tokens, state.step + 1) for k, b in enumerate(data.batches)]
+        mine = shard(list(range(len(kept))), info.rank, info.world)    # this rank's rows of the step
+        data.idle = not mine
+        mine = mine or [0]
+        prepare(cfg, policy, [kept[i] for i in mine], [advantages[i] for i in mine], reference, data)
+        micro = [loop.MicroBatch(k, 0 if data.idle else b.n_tokens, state.step + 1)
+                 for k, b in enumerate(data.batches)]
         policy.model.train()
         report = loop.train_step(state, micro)
         loss, lr_mult, n_tokens = loop.take_train_loss(state), report.lr_mult, report.tokens
-        mismatch = sum(data.gaps) / max(n_tokens, 1)
+        mismatch = dist.all_reduce_sum([sum(data.gaps)], info)[0] / max(n_tokens, 1)
     else:   # nothing to learn from this batch: the step still counts (the schedule moves on)
         state.step += 1
         state.position = state.step

@@ -24,7 +24,10 @@ whose fused decoding matrices read the base weights.
 New special tokens (`add_tokens`, HF models) get the embedding and head rows of an existing token
 plus small noise, so they start as "something like end-of-text" rather than random.
 
-Not covered: quantised (QLoRA) bases, multi-GPU sharding of the policy.
+Under FSDP2 (SFT's `--dist fsdp`, full fine-tuning only) the parameters are shards; `save` is then
+given the gathered state dict and writes it through a plain copy of the model.
+
+Not covered: quantised (QLoRA) bases, sharding a LoRA policy.
 """
 
 from __future__ import annotations
@@ -180,17 +183,28 @@ class Policy:
         return [p for p in self.model.parameters() if p.requires_grad]
 
     # -- saving ---------------------------------------------------------------------------------
-    def save(self, out) -> Path:
+    def save(self, out, weights: dict | None = None) -> Path:
+        """The model in `out`; `weights`: its full state dict gathered from FSDP2's shards (full
+        fine-tuning only), written through a plain copy of the model."""
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
+        model = self.model if weights is None else self._plain_copy(weights)
         if self.kind == "native":
-            self._native_model().save_pretrained(out, self.tokenizer)
+            (self._native_model() if weights is None else model).save_pretrained(out, self.tokenizer)
             if self.lora_rank:
                 self._save_native_adapter(out / "adapter")
         else:
-            self.model.save_pretrained(str(out))
+            model.save_pretrained(str(out))
             self.tokenizer.save_pretrained(str(out))
         return out
+
+    def _plain_copy(self, weights: dict):
+        """A fresh module of the policy's class and config on the CPU, holding `weights`."""
+        if self.lora_rank:
+            raise PolicyError("gathered weights are saved for full fine-tuning only")
+        plain = type(self.model)(self.model.config)
+        plain.load_state_dict(weights)
+        return plain
 
     def _native_model(self):
         """The GPT with any adapters merged (a fresh module; the policy keeps its adapters)."""

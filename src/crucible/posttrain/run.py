@@ -13,6 +13,12 @@ optimizer, checkpoints, RNG); a method brings its batches and `loss_fn`. Post-tr
 difference in setup: its AdamW never decays embeddings, the head or gains (`adamw` below), so it
 replaces the loop's default optimizer before a checkpoint's state is restored into it.
 
+Several processes (torchrun, DDP: docs/posttrain.md): every rank builds the same policy and
+joins the loop's process group here; each step's `batch_size` rows are split between the ranks
+(`step_shares`), and rank 0 alone writes run_config.json, log.jsonl, the final model and
+summary.json and shows the bar (checkpoints: every rank calls loop.save, rank 0 writes the
+weights). The data position is a global row count.
+
 Resume: the policy is rebuilt from the saved settings (same base, same adapters), the trainable
 weights of the latest checkpoint are loaded, then the loop restores optimizer, RNG and counters;
 data order is a function of (seed, position), so a resumed CPU run repeats the uninterrupted
@@ -57,31 +63,38 @@ class Run:
 
         self.cfg, self.policy = cfg, policy
         self.out = Path(cfg.out)
-        self.out.mkdir(parents=True, exist_ok=True)
-        if not resume:
-            tmp = self.out / (RUN_CONFIG + ".tmp")
-            tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
-            os.replace(tmp, self.out / RUN_CONFIG)
+        info = dist.init(cfg.device)
+        self.master = info.master                      # rank 0 alone writes files, logs and prints
+        if self.master:
+            self.out.mkdir(parents=True, exist_ok=True)
+            if not resume:
+                tmp = self.out / (RUN_CONFIG + ".tmp")
+                tmp.write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
+                os.replace(tmp, self.out / RUN_CONFIG)
+        dist.barrier(info)
         cfg.max_steps = total_steps                    # the loop's schedule runs over the resolved length
         ckpt = checkpoint.latest(self.out) if resume else None
         if resume and ckpt is None:
             raise FileNotFoundError(f"{self.out}: nothing to resume (no {checkpoint.LATEST} file)")
         if ckpt is not None:
             self._load_trainable(ckpt)
-        self.state = loop.setup(cfg, policy.model, loss_fn, dist.init(cfg.device), write_model=self.write_model)
+        self.state = loop.setup(cfg, policy.model, loss_fn, info, write_model=self.write_model)
         self.state.optimizers = [adamw(policy.model, cfg)]
         if ckpt is not None:
             loop.restore(self.state, ckpt)
-        self.bar = tqdm(total=total_steps, initial=self.state.step, desc=desc, unit="step", disable=not progress,
+        show = progress and self.master
+        self.bar = tqdm(total=total_steps, initial=self.state.step, desc=desc, unit="step", disable=not show,
                         dynamic_ncols=True)
-        self.log = loop.Logger(self.out / "log.jsonl", self.bar if progress else None)
+        self.log = loop.Logger(self.out / "log.jsonl", self.bar if show else None, enabled=self.master)
 
     def write_model(self, d, weights=None) -> None:
+        """The policy and its trainable weights (`weights`: gathered from FSDP2's shards, else None)."""
         from safetensors.torch import save_file
 
-        self.policy.save(d)
-        trainable = {n: p.detach().contiguous() for n, p in self.policy.model.named_parameters() if p.requires_grad}
-        save_file(trainable, str(Path(d) / TRAINABLE))
+        self.policy.save(d, weights)
+        names = [n for n, p in self.policy.model.named_parameters() if p.requires_grad]
+        values = weights if weights is not None else dict(self.policy.model.named_parameters())
+        save_file({n: values[n].detach().contiguous() for n in names}, str(Path(d) / TRAINABLE))
 
     def _load_trainable(self, ckpt: Path) -> None:
         from safetensors.torch import load_file
@@ -117,19 +130,16 @@ class Run:
         """Final checkpoint (unless `saved`), the final model in OUT, summary.json."""
         if not saved:
             loop.save(self.state, self.out)
-        self.policy.save(self.out)
-        tmp = self.out / "summary.json.tmp"
-        tmp.write_text(json.dumps(summary, indent=2) + "\n")
-        os.replace(tmp, self.out / "summary.json")
+        weights = loop.gathered_weights(self.state)     # every rank, under FSDP2
+        if self.master:
+            self.policy.save(self.out, weights)
+            tmp = self.out / "summary.json.tmp"
+            tmp.write_text(json.dumps(summary, indent=2) + "\n")
+            os.replace(tmp, self.out / "summary.json")
         self.log({"event": "end", **summary})
+        dist.barrier(self.state.info)                  # OUT is complete when any rank returns
         self.close()
         return summary
-
-
-def device_of(cfg) -> str:
-    if cfg.device != "auto":
-        return cfg.device
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def mean_ci(values) -> tuple[float, float, float] | None:
@@ -154,6 +164,26 @@ def interval(values) -> str:
     """'mean [lo, hi] (95% CI, n=N)' of per-item values (bootstrap over items)."""
     values = list(values)
     return describe(mean_ci(values), len(values))
+
+
+def shard(items: list, rank: int, world: int) -> list:
+    """Rank `rank`'s contiguous share of `items`, one of `world` near-equal shares in order (equal
+    when world divides len(items); empty for some ranks when there are fewer items than ranks)."""
+    n = len(items)
+    return items[rank * n // world:(rank + 1) * n // world]
+
+
+def step_shares(n: int, cfg, start: int, rank: int = 0, world: int = 1):
+    """Per optimizer step, (this rank's micro-batches of item indices, the position after the step).
+    Every rank draws the same `batch_size` items from item_stream(n, seed, start), keeps its share
+    and cuts it into micro-batches of `rows_per_forward`; the ranks' shares are disjoint and together
+    exactly the step of a 1-rank run. The position counts items drawn on all ranks, so a checkpoint
+    says the same thing at any world size."""
+    stream, position = item_stream(n, cfg.seed, start), start
+    while True:
+        mine = shard([next(stream) for _ in range(cfg.batch_size)], rank, world)
+        position += cfg.batch_size
+        yield [mine[k:k + cfg.rows_per_forward] for k in range(0, len(mine), cfg.rows_per_forward)], position
 
 
 def item_stream(n: int, seed: int, start: int = 0):

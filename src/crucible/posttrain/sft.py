@@ -9,10 +9,15 @@
 Data order is a seeded shuffle of the rows per epoch, a pure function of (seed, rows consumed),
 so the loop's saved position alone says where a resumed run continues.
 
+Several processes (torchrun, DDP): each step's `batch_size` rows are split between the ranks, so
+2 ranks train exactly the rows, losses and weights of 1 rank with the same batch (to float
+rounding; tests/test_posttrain_dist.py). Validation runs on every rank (the same numbers; rank 0
+logs them).
+
 Long context: `seq_len` may exceed the base model's; for native models `rope_theta` sets a larger
 RoPE base (the standard base-frequency scaling used to extend context) before training at it.
 
-Not covered: sequence parallelism; multi-process runs are the loop's (DDP) but untested here.
+Not covered: sequence parallelism; FSDP2 (docs/posttrain.md); validation split between ranks.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import torch
 
 from crucible.posttrain import pack
 from crucible.posttrain.data import DataError
-from crucible.posttrain.run import Run, describe, item_stream, mean_ci
+from crucible.posttrain.run import Run, describe, mean_ci, step_shares
 from crucible.train import loop
 
 
@@ -59,15 +64,14 @@ def validation_record(per_doc: list[float]) -> dict:
             "val_loss_interval": describe(ci, len(per_doc))}
 
 
-def micro_batches(rows: list[list[int]], docs, cfg, pad_id: int, start: int):
-    """MicroBatches of `rows_per_forward` rows from row position `start`, forever (epoch after epoch)."""
-    stream = item_stream(len(rows), cfg.seed, start)
-    position, width = start, cfg.seq_len if cfg.pack else None
-    while True:
-        chosen = [rows[next(stream)] for _ in range(cfg.rows_per_forward)]
-        position += len(chosen)
-        batch = pack.collate(chosen, docs, pad_id, width)
-        yield loop.MicroBatch(batch, batch.n_tokens, position)
+def micro_batches(rows: list[list[int]], docs, cfg, pad_id: int, start: int, rank: int = 0, world: int = 1):
+    """This rank's MicroBatches of `rows_per_forward` rows from row position `start`, forever (epoch
+    after epoch): its share of each step's `batch_size` rows (run.step_shares)."""
+    width = cfg.seq_len if cfg.pack else None
+    for chunks, position in step_shares(len(rows), cfg, start, rank, world):
+        for chunk in chunks:
+            batch = pack.collate([rows[i] for i in chunk], docs, pad_id, width)
+            yield loop.MicroBatch(batch, batch.n_tokens, position)
 
 
 def train(cfg, policy, train_examples, val_examples, *, resume: bool = False, stop_after: int | None = None,
@@ -104,8 +108,9 @@ def train(cfg, policy, train_examples, val_examples, *, resume: bool = False, st
 
     evaluation = loop.Evaluation(score, "val_loss", lambda r: f"val loss {r.get('val_loss_interval', 'n/a')}")
     policy.model.train()
-    result = loop.fit(run.state, micro_batches(plan_.rows, docs, cfg, policy.renderer.pad_id, run.state.position),
-                      evaluation, log=run.log, bar=run.bar, stop_after=stop_after)
+    info = run.state.info
+    batches = micro_batches(plan_.rows, docs, cfg, policy.renderer.pad_id, run.state.position, info.rank, info.world)
+    result = loop.fit(run.state, batches, evaluation, log=run.log, bar=run.bar, stop_after=stop_after)
     if result.stopped_at is not None:
         run.log.close()
         return {"stopped_at": result.stopped_at}

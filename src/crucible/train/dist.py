@@ -2,9 +2,11 @@
 
 `init()` reads torchrun's RANK / WORLD_SIZE / LOCAL_RANK (absent: world size 1, no process group),
 picks the device and starts the process group (nccl on GPU, gloo on CPU). `wrap()` wraps the
-training module: nothing at world size 1, DistributedDataParallel, or FSDP2 (`fully_shard` on each
-transformer layer, then on the root). `no_sync()` skips gradient reduction on all but the last
-micro-step of an accumulation. `full_state_dict()` gathers an FSDP2-sharded model for saving.
+training module: nothing at world size 1, DistributedDataParallel (without a buffer broadcast
+before each forward: see `wrap`), or FSDP2 (`fully_shard` on each transformer layer, then on the
+root). `no_sync()` skips gradient reduction on all but the last
+micro-step of an accumulation. `full_state_dict()` gathers an FSDP2-sharded model for saving;
+`broadcast_object()` hands rank 0's Python object (GRPO's rollouts) to every rank.
 
 Not covered: tensor / pipeline parallelism, multi-node launch details beyond what torchrun does.
 """
@@ -55,7 +57,11 @@ def wrap(module: nn.Module, info: DistInfo, mode: str = "ddp") -> nn.Module:
     if mode == "ddp":
         from torch.nn.parallel import DistributedDataParallel as DDP
 
-        return DDP(module, device_ids=[info.local_rank] if info.device.type == "cuda" else None)
+        # no buffer broadcast before each forward: the models' buffers are RoPE tables, computed
+        # alike on every rank and grown on demand (a rank that ran a longer sequence alone, such as
+        # GRPO's sampler on rank 0, holds a larger one, which a broadcast would fail on)
+        return DDP(module, device_ids=[info.local_rank] if info.device.type == "cuda" else None,
+                   broadcast_buffers=False)
     if mode == "fsdp":
         from torch.distributed.fsdp import fully_shard
 
@@ -115,6 +121,15 @@ def all_gather_lists(values: list, info: DistInfo) -> list:
     out = [None] * info.world
     dist.all_gather_object(out, values)
     return [v for part in out for v in part]
+
+
+def broadcast_object(value, info: DistInfo, src: int = 0):
+    """Rank `src`'s `value` (any picklable object) on every rank."""
+    if info.world == 1:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
 
 
 def barrier(info: DistInfo) -> None:

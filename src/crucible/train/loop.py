@@ -301,15 +301,21 @@ def evaluate(state: TrainState, evaluation: Evaluation, tag: str, log) -> dict:
     return record
 
 
+def gathered_weights(state: TrainState) -> dict | None:
+    """The model's full state dict on CPU when FSDP2 shards it (every rank must call this), else None
+    (the model holds its weights)."""
+    if not (state.cfg.dist == "fsdp" and state.info.world > 1):
+        return None
+    return {k.removeprefix("model."): v for k, v in dist.full_state_dict(state.module).items()}
+
+
 def save(state: TrainState, run_dir: str | Path) -> Path:
     """Checkpoint RUN/step_N (every rank calls it): weights through write_model, trainer state."""
     counters = {"step": state.step, "position": state.position, "elapsed": state.elapsed, "tokens": state.tokens}
     if state.averager is not None:
         counters["averager"] = state.averager.state_dict()
     sharded = state.cfg.dist == "fsdp" and state.info.world > 1
-    weights = None
-    if sharded:
-        weights = {k.removeprefix("model."): v for k, v in dist.full_state_dict(state.module).items()}
+    weights = gathered_weights(state)
     return checkpoint.save(run_dir, state.step, save_model=lambda d: state.write_model(d, weights),
                            optimizers=state.optimizers, state=counters, rank=state.info.rank,
                            world=state.info.world, sharded_optimizer=sharded,
@@ -327,17 +333,19 @@ def restore(state: TrainState, path: str | Path) -> None:
 
 
 class Logger:
-    """Append-only JSONL log (flushed per line) plus a human line through the tqdm bar."""
+    """Append-only JSONL log (flushed per line) plus a human line through the tqdm bar.
+    `enabled=False` (ranks other than 0) writes and prints nothing."""
 
-    def __init__(self, path: Path | None, bar):
-        self.f = open(path, "a", encoding="utf-8") if path else None
+    def __init__(self, path: Path | None, bar, *, enabled: bool = True):
+        self.f = open(path, "a", encoding="utf-8") if path and enabled else None
         self.bar = bar
+        self.enabled = enabled
 
     def __call__(self, record: dict, line: str | None = None) -> None:
         if self.f:
             self.f.write(json.dumps(record) + "\n")
             self.f.flush()
-        if line:
+        if line and self.enabled:
             (self.bar.write if self.bar is not None else print)(line)
 
     def close(self):

@@ -402,3 +402,17 @@ def test_a_base_model_continues_the_opened_fence(tmp_path):
     assert summary["kept"] == 1
     assert model.prompts[0][0] == invent.base_prompt(0)
     assert rows(tmp_path / "problems.jsonl")[0]["entry_point"] == "running_max"
+
+
+@needs_sandbox
+def test_invent_is_a_recipe_stage_whose_problems_a_later_stage_grades(invented):
+    # Last in the file: it asks the module's scripted server again (the resume tests count its requests).
+    recipe = invented["tmp"] / "invent.toml"
+    recipe.write_text(f'[[stage]]\nname = "inv"\nkind = "invent"\nmodel = "{invented["server"].spec}"\nchat = true\n'
+                      'n = 11\ntemperature = 0.8\nworkers = 2\n\n'
+                      '[[stage]]\nname = "ref"\nkind = "eval"\nargs = ["humaneval"]\ntasks = "{inv}/problems.jsonl"\n'
+                      'reference = true\nk = "1"\ngates = ["pass@1 >= 1.0"]\n')
+    run = invented["tmp"] / "run"
+    assert cli(["run", str(recipe), "--out", str(run)]) == 0
+    assert json.loads((run / "inv" / "invent.json").read_text())["kept"] == 2
+    assert json.loads((run / "ref" / "summary.json").read_text())["n_tasks"] == 2

@@ -221,6 +221,21 @@ def test_vote_clusters_replies_by_their_answer(tmp_path):
     assert row["passed"] is True
 
 
+@needs_sandbox
+def test_program_votes_agree_on_the_answer_not_its_spelling(tmp_path):
+    t = replace(answers.generate([1], count=1)[0], mode="program")
+    suite = AnswerSuite([t])
+    printed = ["1", t.answer, f"{t.answer}.0", "2"]
+    samples = [{"task_id": t.task_id, "language": "python", "completion": f"print('{p}')", "sample_index": i}
+               for i, p in enumerate(printed)]
+    rows = [{"task_id": t.task_id, "language": "python", "sample_index": i, "passed": v.passed}
+            for i, v in enumerate(grade_all(suite, samples, workers=1))]
+    [row] = vote(samples, rows, suite.vote_inputs, tmp_path, canonical=suite.vote_canonical, progress=False)
+    assert row["cluster"] == 2
+    assert row["submitted"] == 1
+    assert row["passed"] is True
+
+
 def test_pairs_of_answers_pair_right_replies_with_wrong_ones():
     graded = [{"task_id": "a", "language": PROSE, "sample_index": i, "completion": c, "status": s, "passed": s == "pass"}
               for i, (c, s) in enumerate([("#### 4", "pass"), ("#### 5", "wrong_answer"), ("so 4", "pass"),

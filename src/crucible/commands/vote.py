@@ -58,7 +58,7 @@ def main(args) -> int:
         inputs_of = getattr(suite, "vote_inputs", lambda task_id: [""])  # puzzles read no input
         votes = vote(samples, rows, inputs_of, out, workers=args.workers or os.cpu_count() or 1,
                      unsafe=args.unsafe_no_sandbox, progress=not args.no_progress,
-                     answer_of=getattr(suite, "vote_answer", None))
+                     answer_of=getattr(suite, "vote_answer", None), canonical=getattr(suite, "vote_canonical", None))
     summary = vote_summary(votes, rows)
     atomic_write(out / "vote.json", json.dumps({**summary, "tasks": votes}, indent=2) + "\n")
     print(render(summary), end="")

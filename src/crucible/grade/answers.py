@@ -8,7 +8,8 @@ stdout, stripped, must be one line, compared with the same normalisation: an ans
 other lines fails, as does one that is right only among others.
 
 vote@N: final-mode samples cluster by their normalised answer (`vote_answer`, in-process);
-program-mode ones by what they print on an empty stdin (`vote_inputs`), as puzzles do.
+program-mode ones by what they print on an empty stdin (`vote_inputs`), as puzzles do, the printed
+answer normalised as grading reads it (`vote_canonical`).
 """
 
 from __future__ import annotations
@@ -94,6 +95,12 @@ class AnswerSuite:
     def vote_inputs(self, task_id: str) -> list[str]:
         """Program mode: the programs read no input; their printed answer is their behaviour."""
         return [""]
+
+    def vote_canonical(self, outputs: list[str]) -> str | None:
+        """Program mode: a printed answer as vote@N compares it (`42` and `42.0` agree); more than
+        one line is kept as printed (it fails grading anyway)."""
+        [printed] = outputs
+        return answer_key(printed) if "\n" not in printed else f"printed:{printed}"
 
     def vote_answer(self, sample: dict) -> str | None:
         """Final mode: the normalised answer a reply gives (None: it gives none, and does not vote)."""

@@ -15,7 +15,9 @@ one empty stdin — puzzles read no input, so their behaviour is the answer they
 
 Answers in words (language `PROSE`, answer-checked tasks in final mode) are never run: their
 behaviour is the normalised final answer they give (`answer_of`, the suite's `vote_answer`),
-computed in this process; a reply with no answer does not vote.
+computed in this process; a reply with no answer does not vote. A suite may also say when two
+printed behaviours are the same answer (`canonical`, the suite's `vote_canonical`: an answer task's
+program printing `42` and one printing `42.0` agree).
 
 The behaviours are cached in DIR/vote_behaviours.jsonl (append-only, flushed; a re-run only runs
 programs not yet seen). The interval is the bootstrap over tasks that pass@k uses.
@@ -83,12 +85,14 @@ def task_groups(samples: list[dict]) -> dict[tuple[str, str], list[dict]]:
 
 def vote(samples: list[dict], rows: list[dict], inputs_of: Callable[[str], list[str]], out: str | Path, *,
          workers: int = 2, limits: Limits = LIMITS, unsafe: bool = False, progress: bool = True,
-         answer_of: Callable[[dict], str | None] | None = None) -> list[dict]:
+         answer_of: Callable[[dict], str | None] | None = None,
+         canonical: Callable[[list[str]], object] | None = None) -> list[dict]:
     """One row per task: {"task_id", "language", "n", "submitted", "cluster", "passed"}.
 
     `rows` are the grader's results for the same samples (passed per (task_id, language,
     sample_index)); `inputs_of(task_id)` gives a task's vote inputs (stdin texts); `answer_of(sample)`
-    the answer a reply in words gives (needed only when there are such samples)."""
+    the answer a reply in words gives (needed only when there are such samples); `canonical(outputs)`
+    what a clean run's outputs count as when clustering (default: the outputs themselves)."""
     from tqdm import tqdm
 
     passed = {(r["task_id"], r["language"], r["sample_index"]): bool(r["passed"]) for r in rows}
@@ -127,7 +131,13 @@ def vote(samples: list[dict], rows: list[dict], inputs_of: Callable[[str], list[
             known[key] = future.result()
             f.write({"key": key, "behaviour": known[key]})
             bar.update(1)
-    behaviour_of = lambda k: answers[k] if k in answers else known[keys[k]]  # noqa: E731
+
+    def behaviour_of(k):
+        if k in answers:
+            return answers[k]
+        outputs = known[keys[k]]
+        return canonical(outputs) if canonical and outputs is not None else outputs
+
     votes = []
     for (task_id, language), group in groups.items():
         chosen, size = pick([behaviour_of((task_id, language, s["sample_index"])) for s in group])

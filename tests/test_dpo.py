@@ -77,13 +77,13 @@ def test_reference_under_lora_is_the_adapters_switched_off(workdir):
     assert not torch.allclose(on, torch.tensor([c for c, _ in off]), atol=1e-3)
 
 
-def logged_steps(log) -> dict[int, tuple]:
-    """step -> (loss, margin, accuracy) from a run's log (a step re-run after a resume overwrites)."""
+def logged_steps(log, keys=("loss", "margin", "accuracy")) -> dict[int, tuple]:
+    """step -> the values of `keys` from a run's log (a step re-run after a resume overwrites)."""
     out = {}
     for line in log.read_text().splitlines():
         rec = json.loads(line)
         if rec.get("event") == "train":
-            out[rec["step"]] = (rec["loss"], rec["margin"], rec["accuracy"])
+            out[rec["step"]] = tuple(rec[k] for k in keys)
     return out
 
 

@@ -15,6 +15,7 @@ from crucible.testing import random_gpt, tokenizer
 from crucible.posttrain import grpo, rollout, sft
 from crucible.posttrain.config import GRPOConfig, SFTConfig
 from crucible.posttrain.data import Example
+from test_dpo import logged_steps
 from crucible.posttrain.losses import group_advantages, grpo_loss_sum
 from crucible.posttrain.policy import load_policy
 from crucible.posttrain.rewards import RewardError, grade, load_reward_fn, rewards
@@ -152,14 +153,7 @@ def test_grpo_raises_the_reward_of_a_tiny_model(tmp_path):
     assert all(r["logprob_mismatch"] < 1e-3 for r in steps if r["trained_tokens"])
 
 
-def logged_steps(log) -> dict[int, tuple]:
-    """step -> (mean reward, loss, trained tokens) from a run's log (a re-run step overwrites)."""
-    out = {}
-    for line in log.read_text().splitlines():
-        rec = json.loads(line)
-        if rec.get("event") == "train":
-            out[rec["step"]] = (rec["reward_mean"], rec["loss"], rec["trained_tokens"])
-    return out
+STEP_KEYS = ("reward_mean", "loss", "trained_tokens")
 
 
 @needs_sandbox
@@ -181,9 +175,9 @@ def test_stop_then_resume_repeats_the_same_rewards_and_losses(tmp_path):
 
     run(tmp_path / "whole")
     assert run(tmp_path / "cut", stop_after=2)["stopped_at"] == 2
-    assert sorted(logged_steps(tmp_path / "cut" / "log.jsonl")) == [1, 2]
+    assert sorted(logged_steps(tmp_path / "cut" / "log.jsonl", STEP_KEYS)) == [1, 2]
     summary = run(tmp_path / "cut", resume=True)
-    whole, resumed = logged_steps(tmp_path / "whole" / "log.jsonl"), logged_steps(tmp_path / "cut" / "log.jsonl")
+    whole, resumed = (logged_steps(tmp_path / name / "log.jsonl", STEP_KEYS) for name in ("whole", "cut"))
     assert summary["steps"] == 4
     assert all(tokens > 0 for _, _, tokens in whole.values())      # every step really trained
     assert sorted(resumed) == [1, 2, 3, 4]

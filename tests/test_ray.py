@@ -163,6 +163,23 @@ def swe_run_files(out, runs: int) -> dict:
     return files
 
 
+def run_killing_one_worker(cluster, process: str, work) -> tuple[list[int], bool]:
+    """Run `work` in a thread; SIGKILL the first Ray worker process named `process` seen while it runs;
+    wait (up to 300 s) for `work` to end. The killed pids (empty: none was seen), and whether it ended."""
+    driver = threading.Thread(target=work)
+    driver.start()
+    killed = []
+    deadline = time.monotonic() + 120
+    while not killed and driver.is_alive() and time.monotonic() < deadline:
+        for pid in cluster.pids(process):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+            break
+        time.sleep(0.05)
+    driver.join(timeout=300)
+    return killed, not driver.is_alive()
+
+
 def test_swe_run_through_ray_writes_the_rows_of_a_local_run_through_a_killed_worker(cluster, swe_instances,
                                                                                     tmp_path):
     from crucible.testing import ScriptedAgentServer, scripted_replies
@@ -174,18 +191,8 @@ def test_swe_run_through_ray_writes_the_rows_of_a_local_run_through_a_killed_wor
                 "--no-progress"]
         assert cli(argv + ["--out", str(tmp_path / "local")]) == 0
         codes = []
-        driver = threading.Thread(target=lambda: codes.append(cli(argv + ["--out", str(tmp_path / "ray"),
-                                                                          "--ray", cluster.address])))
-        driver.start()
-        killed = []
-        deadline = time.monotonic() + 120
-        while not killed and driver.is_alive() and time.monotonic() < deadline:
-            for pid in cluster.pids("ray::attempt"):  # an agent run in progress on a node
-                os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
-                break
-            time.sleep(0.05)
-        driver.join(timeout=300)
+        killed, _ = run_killing_one_worker(cluster, "ray::attempt", lambda: codes.append(  # an agent run on a node
+            cli(argv + ["--out", str(tmp_path / "ray"), "--ray", cluster.address])))
     assert killed, "no agent run was seen running"
     assert codes == [0]
     local, remote = swe_run_files(tmp_path / "local", 2), swe_run_files(tmp_path / "ray", 2)
@@ -249,19 +256,9 @@ def test_a_killed_worker_loses_and_duplicates_no_row(cluster, tmp_path):
         with connect(cluster.address):
             done["rows"] = grade_samples(RayGrading(suite, batch=2), samples, tmp_path / "ray", progress=False)
 
-    driver = threading.Thread(target=run)
-    driver.start()
-    killed = []
-    deadline = time.monotonic() + 120
-    while not killed and driver.is_alive() and time.monotonic() < deadline:
-        for pid in cluster.pids("ray::grade_batch"):
-            os.kill(pid, signal.SIGKILL)
-            killed.append(pid)
-            break
-        time.sleep(0.05)
-    driver.join(timeout=300)
+    killed, ended = run_killing_one_worker(cluster, "ray::grade_batch", run)
     assert killed, "no grading worker was seen running"
-    assert not driver.is_alive()
+    assert ended
     graded = rows(tmp_path / "ray")
     assert len(graded) == n
     assert len(by_identity(graded)) == n

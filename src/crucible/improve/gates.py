@@ -30,7 +30,8 @@ from pathlib import Path
 from crucible.io import JsonlError, parse_line
 
 OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt, "==": operator.eq, "!=": operator.ne}
-RESULT_FILES = ("summary.json", "probes.json", "vote.json", "compare.json")  # what a results directory offers
+# what a results directory offers (decision.json: a curriculum stage's)
+RESULT_FILES = ("summary.json", "probes.json", "vote.json", "compare.json", "decision.json")
 OP = r"(>=|<=|==|!=|>|<)"  # longest first: '>=' before '>'
 NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
 GATE = re.compile(rf"\s*([A-Za-z_][\w@.\-]*)\s*{OP}\s*{NUMBER}\s*")

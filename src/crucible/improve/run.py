@@ -15,7 +15,7 @@ so, its gates are not checked, and a later stage that refers to it is an error n
 A curriculum stage writes RUN/<stage>/decision.json (`improve.curriculum.decide`) and appends it to
 RUN/curriculum.jsonl (flushed), exactly once per finish as eval_results.jsonl: one line per round.
 
-After each stage its results (summary.json, probes.json, vote.json, compare.json in its directory;
+After each stage its results (summary.json, probes.json, vote.json, compare.json, decision.json in its directory;
 a gate stage reads its `metrics`) become gate metrics, and one row is appended to
 RUN/eval_results.jsonl (flushed): stage, kind, when it finished, metrics, gate checks — exactly one
 per finish (a kill between recording the finish and appending the row is caught up on the re-run). A failed gate raises
@@ -138,8 +138,6 @@ def retire(run: Path, stages: list[Stage], state: dict) -> None:
 
 def stage_metrics(stage: Stage, run: Path, places: dict[str, str]) -> dict[str, float]:
     """Gate metrics from the stage's own results, or (gate stages) from the files it names."""
-    if stage.kind == "curriculum":
-        return metrics_from_paths([run / stage.name / VALUE_FILES["curriculum"]])
     if stage.kind != "gate":
         out = run / stage.name
         return metrics_from_paths([out / f for f in RESULT_FILES if (out / f).is_file()])

@@ -191,14 +191,13 @@ def train(cfg: PretrainConfig, *, resume: bool = False, stop_after: int | None =
     tokens_per_step = B * T * A * W
     bar = tqdm(total=cfg.max_steps, initial=state.step, desc="pretrain", unit="step",
                disable=not (progress and master), dynamic_ncols=True)
-    log = loop.Logger(out / "log.jsonl" if master else None, bar if progress and master else None)
+    log = loop.Logger(out / "log.jsonl", bar if progress and master else None, enabled=master)
     try:
-        if master:
-            log({"event": "start", "step": state.step, "params": model.num_params(),
-                 "tokens_per_step": tokens_per_step, "world": W, "device": str(info.device)},
-                f"{model.summary()}\n{tokens_per_step} tokens/step ({B}x{T} x {A} accum x {W} ranks), "
-                f"optimizer {cfg.optimizer}, "
-                f"{'%g min budget' % cfg.max_minutes if cfg.max_minutes else '%d steps' % cfg.max_steps}")
+        log({"event": "start", "step": state.step, "params": model.num_params(),
+             "tokens_per_step": tokens_per_step, "world": W, "device": str(info.device)},
+            f"{model.summary()}\n{tokens_per_step} tokens/step ({B}x{T} x {A} accum x {W} ranks), "
+            f"optimizer {cfg.optimizer}, "
+            f"{'%g min budget' % cfg.max_minutes if cfg.max_minutes else '%d steps' % cfg.max_steps}")
         result = loop.fit(state, batches, evaluation, log=log, bar=bar, stop_after=stop_after,
                           flops_per_token=flops_per_token(model))
         if result.stopped_at is not None:
